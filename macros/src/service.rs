@@ -1,0 +1,651 @@
+//! `service!`: parse the declarative service description, validate it, expand it.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Ident, LitStr, Token, Type, braced, bracketed, parenthesized};
+
+use crate::ident;
+
+mod kw {
+    syn::custom_keyword!(service);
+    syn::custom_keyword!(server);
+    syn::custom_keyword!(rpc);
+    syn::custom_keyword!(returns);
+    syn::custom_keyword!(stream);
+    syn::custom_keyword!(public);
+    syn::custom_keyword!(authenticated);
+    syn::custom_keyword!(scopes);
+    syn::custom_keyword!(identity);
+}
+
+pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let service: ServiceDef = syn::parse2(input)?;
+    validate(&service)?;
+    Ok(render(&service))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model and parsing
+
+struct ServiceDef {
+    attrs: Vec<Attribute>,
+    /// Proto package, e.g. `mcp.v1`; empty when the proto has none.
+    package: String,
+    /// Proto service name, e.g. `McpService`.
+    name: Ident,
+    server: Option<syn::Path>,
+    rpcs: Vec<RpcDef>,
+}
+
+struct RpcDef {
+    attrs: Vec<Attribute>,
+    name: Ident,
+    client_streaming: bool,
+    request: Type,
+    server_streaming: bool,
+    response: Type,
+    rule: Rule,
+    rule_span: Span,
+}
+
+#[derive(Default)]
+struct Rule {
+    public: Option<Span>,
+    authenticated: Option<Span>,
+    scopes: Option<(Span, Vec<LitStr>)>,
+    identity: Option<Ident>,
+    stream: Option<(Span, Vec<Ident>)>,
+}
+
+impl Parse for ServiceDef {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        input.parse::<kw::service>()?;
+        let mut segments = vec![Ident::parse_any(input)?];
+        while input.peek(Token![.]) {
+            input.parse::<Token![.]>()?;
+            segments.push(Ident::parse_any(input)?);
+        }
+        let name = segments.pop().expect("one segment was parsed");
+        let package = segments
+            .iter()
+            .map(|s| s.unraw().to_string())
+            .collect::<Vec<_>>()
+            .join(".");
+        let body;
+        braced!(body in input);
+        let server = if body.peek(kw::server) {
+            body.parse::<kw::server>()?;
+            body.parse::<Token![:]>()?;
+            let path = body.parse()?;
+            body.parse::<Token![;]>()?;
+            Some(path)
+        } else {
+            None
+        };
+        let mut rpcs = Vec::new();
+        while !body.is_empty() {
+            rpcs.push(body.parse()?);
+        }
+        if !input.is_empty() {
+            return Err(input.error("expected one `service` per `service!` invocation"));
+        }
+        Ok(Self {
+            attrs,
+            package,
+            name,
+            server,
+            rpcs,
+        })
+    }
+}
+
+fn parse_message(input: ParseStream<'_>) -> syn::Result<(bool, Type)> {
+    let content;
+    parenthesized!(content in input);
+    let streaming = content.peek(kw::stream) && !content.peek2(Token![::]);
+    if streaming {
+        content.parse::<kw::stream>()?;
+    }
+    let ty = content.parse()?;
+    if !content.is_empty() {
+        return Err(content.error("expected one message type"));
+    }
+    Ok((streaming, ty))
+}
+
+impl Parse for RpcDef {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        input.parse::<kw::rpc>()?;
+        let name = Ident::parse_any(input)?;
+        let (client_streaming, request) = parse_message(input)?;
+        input.parse::<kw::returns>()?;
+        let (server_streaming, response) = parse_message(input)?;
+        let rule_span = input.span();
+        let content;
+        braced!(content in input);
+        let rule = content.parse()?;
+        if input.peek(Token![;]) {
+            input.parse::<Token![;]>()?;
+        }
+        Ok(Self {
+            attrs,
+            name,
+            client_streaming,
+            request,
+            server_streaming,
+            response,
+            rule,
+            rule_span,
+        })
+    }
+}
+
+impl Parse for Rule {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut rule = Rule::default();
+        let duplicate = |span| syn::Error::new(span, "this field is given twice");
+        while !input.is_empty() {
+            let lookahead = input.lookahead1();
+            if lookahead.peek(kw::public) {
+                let span = input.parse::<kw::public>()?.span;
+                if rule.public.replace(span).is_some() {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::authenticated) {
+                let span = input.parse::<kw::authenticated>()?.span;
+                if rule.authenticated.replace(span).is_some() {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::scopes) {
+                let span = input.parse::<kw::scopes>()?.span;
+                input.parse::<Token![:]>()?;
+                let list;
+                bracketed!(list in input);
+                let scopes = Punctuated::<LitStr, Token![,]>::parse_terminated(&list)?;
+                if rule
+                    .scopes
+                    .replace((span, scopes.into_iter().collect()))
+                    .is_some()
+                {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::identity) {
+                let span = input.parse::<kw::identity>()?.span;
+                input.parse::<Token![:]>()?;
+                if rule.identity.replace(input.parse()?).is_some() {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::stream) {
+                let span = input.parse::<kw::stream>()?.span;
+                input.parse::<Token![:]>()?;
+                let list;
+                bracketed!(list in input);
+                let flags = Punctuated::<Ident, Token![,]>::parse_terminated(&list)?;
+                if rule
+                    .stream
+                    .replace((span, flags.into_iter().collect()))
+                    .is_some()
+                {
+                    return Err(duplicate(span));
+                }
+            } else {
+                return Err(lookahead.error());
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(rule)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: every problem at once, each on its own tokens.
+
+const STREAM_FLAGS: [&str; 3] = [
+    "unchecked_expiry",
+    "unchecked_message_scopes",
+    "unlimited_messages",
+];
+const IDENTITIES: [&str; 5] = ["any", "jwt", "mtls", "either", "both"];
+
+/// Whether `scope` is an RFC 6749 scope-token (`%x21 / %x23-5B / %x5D-7E`).
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+fn validate(service: &ServiceDef) -> syn::Result<()> {
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |span: Span, message: String| {
+        let error = syn::Error::new(span, message);
+        match &mut errors {
+            Some(all) => all.combine(error),
+            None => errors = Some(error),
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    for rpc in &service.rpcs {
+        let name = rpc.name.unraw().to_string();
+        if !seen.insert(name.clone()) {
+            push(rpc.name.span(), format!("rpc `{name}` is declared twice"));
+        }
+        let rule = &rpc.rule;
+        let who = [
+            rule.public.is_some(),
+            rule.authenticated.is_some(),
+            rule.scopes.is_some(),
+        ];
+        match who.iter().filter(|x| **x).count() {
+            0 => push(
+                rpc.rule_span,
+                format!(
+                    "rpc `{name}` has no authorization rule; write `scopes: [\"...\"]`, \
+                     `authenticated`, or `public`"
+                ),
+            ),
+            1 => {}
+            _ => push(
+                rpc.rule_span,
+                format!(
+                    "rpc `{name}` combines `public`, `authenticated` and `scopes`; \
+                     give exactly one"
+                ),
+            ),
+        }
+        if let Some((span, scopes)) = &rule.scopes {
+            if scopes.is_empty() {
+                push(
+                    *span,
+                    format!(
+                        "rpc `{name}` lists no scopes; name at least one, or write \
+                         `authenticated` to admit any authenticated caller"
+                    ),
+                );
+            }
+            for scope in scopes {
+                if !is_scope_token(&scope.value()) {
+                    push(
+                        scope.span(),
+                        format!(
+                            "`{}` is not a valid scope: scopes are non-empty printable ASCII \
+                             without spaces, `\"` or `\\`",
+                            scope.value().escape_debug()
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(public) = rule.public {
+            if rule.identity.is_some() {
+                push(
+                    public,
+                    format!("rpc `{name}` is public and cannot also require an `identity`"),
+                );
+            }
+        }
+        if let Some(identity) = &rule.identity {
+            if !IDENTITIES.contains(&identity.to_string().as_str()) {
+                push(
+                    identity.span(),
+                    format!(
+                        "unknown identity `{identity}`; expected one of `any`, `jwt`, `mtls`, \
+                         `either`, `both`"
+                    ),
+                );
+            }
+        }
+        if let Some((span, flags)) = &rule.stream {
+            if !rpc.client_streaming {
+                push(
+                    *span,
+                    format!(
+                        "rpc `{name}` does not stream from the client, so it has no \
+                         per-message checks to relax; remove `stream`"
+                    ),
+                );
+            }
+            for flag in flags {
+                if !STREAM_FLAGS.contains(&flag.to_string().as_str()) {
+                    push(
+                        flag.span(),
+                        format!(
+                            "unknown stream flag `{flag}`; expected `unchecked_expiry`, \
+                             `unchecked_message_scopes` or `unlimited_messages`"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/// Makes a path written at the invocation site valid one module deeper.
+fn deepen_path(path: &syn::Path) -> syn::Path {
+    let mut path = path.clone();
+    if path.leading_colon.is_none() {
+        if let Some(first) = path.segments.first_mut() {
+            if first.ident == "self" {
+                first.ident = Ident::new("super", first.ident.span());
+            } else if first.ident == "super" {
+                path.segments.insert(0, syn::parse_quote!(super));
+            }
+        }
+    }
+    path
+}
+
+fn deepen_type(ty: &Type) -> Type {
+    match ty {
+        Type::Path(type_path) if type_path.qself.is_none() => Type::Path(syn::TypePath {
+            qself: None,
+            path: deepen_path(&type_path.path),
+        }),
+        other => other.clone(),
+    }
+}
+
+fn describe_access(rule: &Rule) -> String {
+    if rule.public.is_some() {
+        "public: callable without credentials.".to_owned()
+    } else if let Some((_, scopes)) = &rule.scopes {
+        let scopes: Vec<String> = scopes.iter().map(|s| format!("`{}`", s.value())).collect();
+        format!("requires the scopes {}.", scopes.join(", "))
+    } else {
+        "requires an authenticated caller (no scope).".to_owned()
+    }
+}
+
+fn render(service: &ServiceDef) -> TokenStream {
+    let proto_name = service.name.unraw().to_string();
+    let full_name = if service.package.is_empty() {
+        proto_name.clone()
+    } else {
+        format!("{}.{}", service.package, proto_name)
+    };
+    let rust_name = ident::to_upper_camel(&proto_name);
+    let snake = ident::naive_snake(&rust_name);
+    let span = service.name.span();
+    let trait_ident = ident::ident(&rust_name, span);
+    let module = format_ident!("{}_auth", snake, span = span);
+    let adapter = format_ident!("Authorized{}", rust_name, span = span);
+    let server_mod = match &service.server {
+        Some(path) => deepen_path(path),
+        None => {
+            let m = format_ident!("{}_server", snake, span = span);
+            syn::parse_quote!(super::#m)
+        }
+    };
+    let tonic_server = format_ident!("{}Server", rust_name, span = span);
+    let docs = &service.attrs;
+    let rt = quote!(::mcp_auth::codegen);
+
+    let mut markers = Vec::new();
+    let mut marker_paths = Vec::new();
+    let mut trait_items = Vec::new();
+    let mut adapter_items = Vec::new();
+
+    for rpc in &service.rpcs {
+        let proto_method = rpc.name.unraw().to_string();
+        let path = format!("/{full_name}/{proto_method}");
+        let marker = ident::ident(&ident::to_upper_camel(&proto_method), rpc.name.span());
+        let method = ident::ident(&ident::to_snake(&proto_method), rpc.name.span());
+        let request = deepen_type(&rpc.request);
+        let response = deepen_type(&rpc.response);
+        let rule = &rpc.rule;
+        let public = rule.public.is_some();
+        let access_doc = describe_access(rule);
+
+        let kind = match (rpc.client_streaming, rpc.server_streaming) {
+            (false, false) => quote!(Unary),
+            (false, true) => quote!(ServerStreaming),
+            (true, false) => quote!(ClientStreaming),
+            (true, true) => quote!(Bidirectional),
+        };
+        let access = if public {
+            quote!(#rt::Access::Public)
+        } else if let Some((_, scopes)) = &rule.scopes {
+            quote!(#rt::Access::Scopes(&[#(#scopes),*]))
+        } else {
+            quote!(#rt::Access::Authenticated)
+        };
+        let identity = match rule.identity.as_ref().map(Ident::to_string).as_deref() {
+            Some("jwt") => quote!(Jwt),
+            Some("mtls") => quote!(Mtls),
+            Some("either") => quote!(Either),
+            Some("both") => quote!(Both),
+            _ => quote!(Any),
+        };
+        let relaxed = |flag: &str| {
+            rule.stream
+                .as_ref()
+                .is_some_and(|(_, flags)| flags.iter().any(|f| f == flag))
+        };
+        let expiry = !relaxed("unchecked_expiry");
+        let message_scopes = !relaxed("unchecked_message_scopes");
+        let message_rate_limit = !relaxed("unlimited_messages");
+        let marker_doc = format!(" The policy of `{path}`: {access_doc}");
+        markers.push(quote! {
+            #[doc = #marker_doc]
+            #[derive(Debug)]
+            pub enum #marker {}
+
+            impl #rt::Policy for #marker {
+                const POLICY: #rt::MethodPolicy = #rt::MethodPolicy {
+                    service: #full_name,
+                    method: #proto_method,
+                    path: #path,
+                    kind: #rt::MethodKind::#kind,
+                    access: #access,
+                    identity: #rt::IdentityRequirement::#identity,
+                    stream: #rt::StreamChecks {
+                        expiry: #expiry,
+                        message_scopes: #message_scopes,
+                        message_rate_limit: #message_rate_limit,
+                    },
+                };
+            }
+        });
+        marker_paths.push(quote!(<policy::#marker as #rt::Policy>::POLICY));
+
+        let proof = if public {
+            quote!(#rt::Public<policy::#marker>)
+        } else {
+            quote!(#rt::Authorized<C, policy::#marker>)
+        };
+        let typed_request = if rpc.client_streaming {
+            quote!(#rt::tonic::Request<#rt::GuardedStream<#request>>)
+        } else {
+            quote!(#rt::tonic::Request<#request>)
+        };
+        let raw_request = if rpc.client_streaming {
+            quote!(#rt::tonic::Request<#rt::tonic::Streaming<#request>>)
+        } else {
+            quote!(#rt::tonic::Request<#request>)
+        };
+        let response_body = if rpc.server_streaming {
+            let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
+            let assoc_doc = format!(" The response stream of `{path}`.");
+            trait_items.push(quote! {
+                #[doc = #assoc_doc]
+                type #assoc: #rt::tonic::codegen::tokio_stream::Stream<
+                        Item = ::core::result::Result<#response, #rt::tonic::Status>,
+                    > + ::core::marker::Send
+                    + 'static;
+            });
+            adapter_items.push(quote! {
+                type #assoc = T::#assoc;
+            });
+            quote!(Self::#assoc)
+        } else {
+            quote!(#response)
+        };
+        let method_docs = &rpc.attrs;
+        let sep = if method_docs.is_empty() {
+            quote!()
+        } else {
+            quote!(#[doc = ""])
+        };
+        let auth_doc = format!(" **Authorization** (`{path}`): {access_doc}");
+        trait_items.push(quote! {
+            #(#method_docs)*
+            #sep
+            #[doc = #auth_doc]
+            fn #method(
+                &self,
+                auth: #proof,
+                request: #typed_request,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<
+                    #rt::tonic::Response<#response_body>,
+                    #rt::tonic::Status,
+                >,
+            > + ::core::marker::Send;
+        });
+
+        let check = match (public, rpc.client_streaming) {
+            (true, false) => quote! {
+                let auth = self.authorizer.admit_public::<policy::#marker, _>(&request);
+            },
+            (true, true) => quote! {
+                let auth = self.authorizer.admit_public::<policy::#marker, _>(&request);
+                let request = self.authorizer.guard_public_stream(&auth, request);
+            },
+            (false, false) => quote! {
+                let auth = self.authorizer.authorize::<policy::#marker, _>(&request)?;
+            },
+            (false, true) => quote! {
+                let auth = self.authorizer.authorize::<policy::#marker, _>(&request)?;
+                let request = self.authorizer.guard_stream(&auth, request);
+            },
+        };
+        let tonic_response = if rpc.server_streaming {
+            let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
+            quote!(Self::#assoc)
+        } else {
+            quote!(#response)
+        };
+        adapter_items.push(quote! {
+            async fn #method(
+                &self,
+                request: #raw_request,
+            ) -> ::core::result::Result<#rt::tonic::Response<#tonic_response>, #rt::tonic::Status> {
+                #check
+                #trait_ident::#method(&*self.inner, auth, request).await
+            }
+        });
+    }
+
+    let module_doc = format!(
+        " Authorization layer of `{full_name}`, generated by mcp-auth: implement [`{rust_name}`] \
+         and serve it with [`server`]."
+    );
+    let trait_doc = format!(
+        " The handlers of `{full_name}`. Each takes the proof of authorization for its own RPC \
+         as its first argument; the adapter [`{adapter}`] checks the caller before it calls one."
+    );
+    let adapter_doc = format!(
+        " Serves a [`{rust_name}`] implementation as the tonic service `{full_name}`, checking \
+         every call against its policy first."
+    );
+    let table_doc = format!(" The policy of every RPC of `{full_name}`, in proto order.");
+    let service_name_lit = LitStr::new(&full_name, span);
+    let server_doc = format!(
+        " Builds the tonic server for `{full_name}` from an implementation and an authorizer."
+    );
+
+    quote! {
+        #[doc = #module_doc]
+        #(#docs)*
+        pub mod #module {
+            #![allow(unused_imports, clippy::all, clippy::pedantic)]
+            use super::*;
+
+            /// One marker type per RPC, naming its policy in `Authorized<C, policy::Rpc>`.
+            pub mod policy {
+                #(#markers)*
+            }
+
+            #[doc = #table_doc]
+            pub const POLICY: #rt::ServicePolicy = #rt::ServicePolicy {
+                name: #service_name_lit,
+                methods: &[#(#marker_paths),*],
+            };
+
+            #[doc = #trait_doc]
+            #(#docs)*
+            pub trait #trait_ident<C: #rt::Claims = #rt::StandardClaims>:
+                ::core::marker::Send + ::core::marker::Sync + 'static
+            {
+                #(#trait_items)*
+            }
+
+            #[doc = #adapter_doc]
+            pub struct #adapter<T, C: #rt::Claims = #rt::StandardClaims> {
+                inner: ::std::sync::Arc<T>,
+                authorizer: #rt::Authorizer<C>,
+            }
+
+            impl<T, C: #rt::Claims> #adapter<T, C> {
+                /// Wraps `inner`; every call is checked by `authorizer` before it reaches it.
+                pub fn new(inner: T, authorizer: #rt::Authorizer<C>) -> Self {
+                    Self::from_arc(::std::sync::Arc::new(inner), authorizer)
+                }
+
+                /// Like [`Self::new`], for an implementation that is already shared.
+                pub fn from_arc(inner: ::std::sync::Arc<T>, authorizer: #rt::Authorizer<C>) -> Self {
+                    Self { inner, authorizer }
+                }
+
+                /// The wrapped implementation.
+                pub fn get_ref(&self) -> &T {
+                    &self.inner
+                }
+            }
+
+            impl<T, C: #rt::Claims> ::core::fmt::Debug for #adapter<T, C> {
+                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                    f.debug_struct(::core::stringify!(#adapter))
+                        .field("service", &#service_name_lit)
+                        .field("authorizer", &self.authorizer)
+                        .finish_non_exhaustive()
+                }
+            }
+
+            #[#rt::async_trait]
+            impl<T, C> #server_mod::#trait_ident for #adapter<T, C>
+            where
+                T: #trait_ident<C>,
+                C: #rt::Claims,
+            {
+                #(#adapter_items)*
+            }
+
+            #[doc = #server_doc]
+            pub fn server<T, C>(
+                service: T,
+                authorizer: #rt::Authorizer<C>,
+            ) -> #server_mod::#tonic_server<#adapter<T, C>>
+            where
+                T: #trait_ident<C>,
+                C: #rt::Claims,
+            {
+                #server_mod::#tonic_server::new(#adapter::new(service, authorizer))
+            }
+        }
+    }
+}

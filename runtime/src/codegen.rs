@@ -1,0 +1,12 @@
+//! What the generated code reaches the runtime through. Not a public API: it changes with the
+//! code generator.
+#![doc(hidden)]
+
+pub use tonic;
+pub use tonic::async_trait;
+
+pub use crate::authorized::ProofFor;
+pub use crate::policy::{
+    Access, IdentityRequirement, MethodKind, MethodPolicy, Policy, ServicePolicy, StreamChecks,
+};
+pub use crate::{Authorized, Authorizer, Claims, GuardedStream, Public, StandardClaims};

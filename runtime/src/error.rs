@@ -1,0 +1,140 @@
+//! Authorization failures and the one place they become gRPC statuses.
+
+use tonic::Status;
+use tonic::metadata::MetadataValue;
+
+/// Why a call was refused.
+///
+/// The `Display` text is the detail for the audit log; it never contains the token. Callers
+/// only ever see the generic message of [`AuthError::to_status`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No credentials were presented.
+    #[error("no credentials were presented")]
+    MissingCredentials,
+    /// The `authorization` metadata is not exactly one `Bearer <token>` value.
+    #[error("malformed authorization metadata: {0}")]
+    MalformedAuthorization(&'static str),
+    /// The token failed verification (signature, algorithm, issuer, audience, claims...).
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The token's `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// The caller presented a kind of credential the RPC does not accept.
+    #[error("credential not accepted by this method: {0}")]
+    CredentialNotAccepted(&'static str),
+    /// The caller lacks scopes the RPC requires.
+    #[error("missing scopes; the method requires `{}`", .required.join(" "))]
+    InsufficientScope {
+        /// Every scope the RPC requires (not only the missing ones: RFC 6750 §3).
+        required: &'static [&'static str],
+    },
+}
+
+impl AuthError {
+    /// The gRPC status sent to the caller: `UNAUTHENTICATED` for missing or bad credentials,
+    /// `PERMISSION_DENIED` for missing scopes, with a generic message and an RFC 6750
+    /// `www-authenticate` challenge in the metadata.
+    pub fn to_status(&self) -> Status {
+        let (mut status, challenge) = match self {
+            Self::MissingCredentials | Self::CredentialNotAccepted(_) => (
+                Status::unauthenticated("missing credentials"),
+                "Bearer".to_owned(),
+            ),
+            Self::MalformedAuthorization(_) => (
+                Status::unauthenticated("invalid credentials"),
+                r#"Bearer error="invalid_request""#.to_owned(),
+            ),
+            Self::InvalidToken(_) => (
+                Status::unauthenticated("invalid credentials"),
+                r#"Bearer error="invalid_token""#.to_owned(),
+            ),
+            Self::Expired => (
+                Status::unauthenticated("token expired; reconnect with fresh credentials"),
+                r#"Bearer error="invalid_token", error_description="token expired""#.to_owned(),
+            ),
+            Self::InsufficientScope { required } => (
+                Status::permission_denied("insufficient scope"),
+                // Scopes are validated at code generation to be RFC 6749 scope-tokens, which
+                // contain no quote or backslash, so they need no escaping here.
+                format!(
+                    r#"Bearer error="insufficient_scope", scope="{}""#,
+                    required.join(" ")
+                ),
+            ),
+        };
+        if let Ok(value) = MetadataValue::try_from(challenge) {
+            status.metadata_mut().insert("www-authenticate", value);
+        }
+        status
+    }
+
+    /// A short machine-readable reason for audit events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing_credentials",
+            Self::MalformedAuthorization(_) => "malformed_authorization",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::Expired => "token_expired",
+            Self::CredentialNotAccepted(_) => "credential_not_accepted",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+        }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Self {
+        error.to_status()
+    }
+}
+
+/// A configuration mistake found while building an authenticator or authorizer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub(crate) String);
+
+impl ConfigError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    fn challenge(status: &Status) -> &str {
+        status
+            .metadata()
+            .get("www-authenticate")
+            .unwrap()
+            .to_str()
+            .unwrap()
+    }
+
+    #[test]
+    fn statuses_are_generic_and_carry_rfc6750_challenges() {
+        let missing = AuthError::MissingCredentials.to_status();
+        assert_eq!(missing.code(), Code::Unauthenticated);
+        assert_eq!(challenge(&missing), "Bearer");
+
+        let invalid = AuthError::InvalidToken("bad signature for kid k1".into()).to_status();
+        assert_eq!(invalid.code(), Code::Unauthenticated);
+        assert_eq!(invalid.message(), "invalid credentials");
+        assert_eq!(challenge(&invalid), r#"Bearer error="invalid_token""#);
+
+        let denied = AuthError::InsufficientScope {
+            required: &["tools:call", "files:write"],
+        }
+        .to_status();
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert_eq!(denied.message(), "insufficient scope");
+        assert_eq!(
+            challenge(&denied),
+            r#"Bearer error="insufficient_scope", scope="tools:call files:write""#
+        );
+    }
+}
