@@ -1,1 +1,69 @@
-//! x
+#![doc = include_str!("../README.md")]
+
+mod builder;
+mod model;
+mod params;
+mod render;
+mod request;
+
+use prost::Message;
+use prost_types::compiler::{CodeGeneratorResponse, code_generator_response};
+
+pub use builder::{BuildError, Builder, GeneratedFile};
+pub use model::Diagnostic;
+pub use params::{InvalidParameter, Parameters};
+pub use request::{RequestError, request_from_descriptor_set};
+
+/// The options proto, `mcp_auth/v1/auth.proto`, as shipped with this plugin.
+pub const AUTH_PROTO: &str = include_str!("../proto/mcp_auth/v1/auth.proto");
+
+/// The name under which [`AUTH_PROTO`] is imported.
+pub const AUTH_PROTO_NAME: &str = "mcp_auth/v1/auth.proto";
+
+/// `CodeGeneratorResponse.Feature.FEATURE_PROTO3_OPTIONAL`.
+const FEATURE_PROTO3_OPTIONAL: u64 = 1;
+
+/// Runs the plugin on an encoded `CodeGeneratorRequest` and returns the encoded
+/// `CodeGeneratorResponse`.
+///
+/// Problems in the user's protos (an RPC without a rule, a bad scope, an unknown parameter) are
+/// reported in the response's `error` field, one line each, as
+/// `file.proto:LINE:COLUMN: message`, and no file is generated. Only a request that cannot be
+/// decoded at all is an `Err`.
+pub fn execute(request: &[u8]) -> Result<Vec<u8>, RequestError> {
+    let request = request::decode(request)?;
+    let response = match generate(&request) {
+        Ok(file) => CodeGeneratorResponse {
+            file,
+            supported_features: Some(FEATURE_PROTO3_OPTIONAL),
+            ..Default::default()
+        },
+        Err(error) => CodeGeneratorResponse {
+            error: Some(error),
+            supported_features: Some(FEATURE_PROTO3_OPTIONAL),
+            ..Default::default()
+        },
+    };
+    Ok(response.encode_to_vec())
+}
+
+fn generate(request: &request::Request) -> Result<Vec<code_generator_response::File>, String> {
+    let params: Parameters = request.parameter.parse().map_err(|e| format!("{e}"))?;
+    let packages = model::build(&request.pool, &request.files_to_generate, &params).map_err(
+        |diagnostics| {
+            diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    )?;
+    Ok(packages
+        .iter()
+        .map(|package| code_generator_response::File {
+            name: Some(render::file_name(&package.name)),
+            content: Some(render::package(package)),
+            ..Default::default()
+        })
+        .collect())
+}

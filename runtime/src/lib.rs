@@ -21,3 +21,22 @@ pub use policy::{MethodPolicy, Policy, ServicePolicy};
 pub use stream::GuardedStream;
 
 pub use mcp_auth_macros::{handlers, service};
+
+/// Includes the code `protoc_gen_mcp_auth::Builder` generated for a proto package: prost's
+/// messages with tonic's service (`<package>.rs`) and the authorization layer
+/// (`<package>.mcp_auth.rs`). Use it inside the module that stands for the package.
+///
+/// ```ignore
+/// pub mod tools {
+///     pub mod v1 {
+///         mcp_auth::include_proto!("tools.v1");
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_proto {
+    ($package:tt) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".mcp_auth.rs"));
+    };
+}

@@ -1,0 +1,244 @@
+//! The `build.rs` path: compile protos without a system `protoc` (protox), then generate the
+//! prost messages, the tonic service and the authorization layer in one call.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
+
+use crate::{AUTH_PROTO, AUTH_PROTO_NAME};
+
+/// Generates everything a tonic server with mcp-auth needs from annotated `.proto` files.
+///
+/// ```no_run
+/// // build.rs
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     protoc_gen_mcp_auth::Builder::new().compile(&["proto/tools/v1/tools.proto"], &["proto"])?;
+///     Ok(())
+/// }
+/// ```
+///
+/// and in the crate, `mcp_auth::include_proto!("tools.v1");` inside the module of that package.
+/// `mcp_auth/v1/auth.proto` is importable without copying it anywhere.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    out_dir: Option<PathBuf>,
+    extern_paths: Vec<(String, String)>,
+    build_client: bool,
+    build_messages_and_services: bool,
+    emit_rerun_if_changed: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why code generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A proto file could not be read or parsed.
+    #[error("{0}")]
+    Compile(#[from] Box<protox::Error>),
+    /// The protos parsed but break a rule of mcp-auth (an RPC without a rule, a bad scope...).
+    #[error("{}", .0.join("\n"))]
+    Policy(Vec<String>),
+    /// Writing the generated files failed, or tonic-prost-build did.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// `OUT_DIR` is not set and no output directory was given.
+    #[error("OUT_DIR is not set: run from build.rs or call `Builder::out_dir`")]
+    NoOutDir,
+}
+
+/// Serves `mcp_auth/v1/auth.proto` from this crate.
+struct EmbeddedOptions;
+
+impl FileResolver for EmbeddedOptions {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        if name == AUTH_PROTO_NAME {
+            File::from_source(name, AUTH_PROTO)
+        } else {
+            Err(protox::Error::file_not_found(name))
+        }
+    }
+}
+
+impl fmt::Debug for EmbeddedOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EmbeddedOptions")
+    }
+}
+
+/// One generated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// The file name, e.g. `tools.v1.mcp_auth.rs`.
+    pub name: String,
+    /// The Rust source.
+    pub content: String,
+}
+
+impl Builder {
+    /// A builder with the defaults: output to `OUT_DIR`, servers only (no clients), messages
+    /// and tonic services generated too.
+    pub fn new() -> Self {
+        Self {
+            out_dir: None,
+            extern_paths: Vec::new(),
+            build_client: false,
+            build_messages_and_services: true,
+            emit_rerun_if_changed: true,
+        }
+    }
+
+    /// Writes the generated files to `dir` instead of `OUT_DIR`.
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Maps a proto package (or type) to an existing Rust path, for both prost and mcp-auth.
+    pub fn extern_path(mut self, proto_path: impl Into<String>, rust_path: impl Into<String>) -> Self {
+        self.extern_paths.push((proto_path.into(), rust_path.into()));
+        self
+    }
+
+    /// Also generates tonic clients (off by default).
+    pub fn build_client(mut self, enable: bool) -> Self {
+        self.build_client = enable;
+        self
+    }
+
+    /// Whether to run tonic-prost-build for the messages and services (on by default). Turn it
+    /// off when another step generates them.
+    pub fn build_messages_and_services(mut self, enable: bool) -> Self {
+        self.build_messages_and_services = enable;
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed` for every proto read (on by default).
+    pub fn emit_rerun_if_changed(mut self, enable: bool) -> Self {
+        self.emit_rerun_if_changed = enable;
+        self
+    }
+
+    /// Compiles `protos` (paths under one of `includes`) and writes the generated code.
+    pub fn compile(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<(), BuildError> {
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(BuildError::NoOutDir)?,
+        };
+        let compiled = self.compile_descriptors(protos, includes)?;
+        if self.emit_rerun_if_changed {
+            for path in &compiled.paths {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+        }
+        if self.build_messages_and_services {
+            let mut set = prost_types::FileDescriptorSet::decode(compiled.set.as_slice())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            set.file.retain(|file| {
+                let name = file.name();
+                name != AUTH_PROTO_NAME && !name.starts_with("google/protobuf/")
+            });
+            let mut tonic = tonic_prost_build::configure()
+                .build_client(self.build_client)
+                .build_server(true)
+                .emit_rerun_if_changed(false)
+                .out_dir(&out_dir);
+            for (proto, rust) in &self.extern_paths {
+                tonic = tonic.extern_path(proto, rust);
+            }
+            tonic.compile_fds(set)?;
+        }
+        for file in self.generate_from(&compiled)? {
+            std::fs::write(out_dir.join(&file.name), file.content)?;
+        }
+        Ok(())
+    }
+
+    /// Compiles `protos` and returns the authorization files without writing anything (what
+    /// `compile` writes beside tonic-prost-build's output).
+    pub fn generate(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<Vec<GeneratedFile>, BuildError> {
+        let compiled = self.compile_descriptors(protos, includes)?;
+        self.generate_from(&compiled)
+    }
+
+    fn generate_from(&self, compiled: &Compiled) -> Result<Vec<GeneratedFile>, BuildError> {
+        let parameter = self
+            .extern_paths
+            .iter()
+            .map(|(proto, rust)| format!("extern_path={proto}={rust}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let request =
+            crate::request_from_descriptor_set(&compiled.set, &compiled.names, &parameter)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let response = crate::execute(&request).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let response =
+            prost_types::compiler::CodeGeneratorResponse::decode(response.as_slice())
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if let Some(error) = response.error {
+            return Err(BuildError::Policy(error.lines().map(str::to_owned).collect()));
+        }
+        Ok(response
+            .file
+            .into_iter()
+            .map(|f| GeneratedFile {
+                name: f.name.unwrap_or_default(),
+                content: f.content.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    fn compile_descriptors(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<Compiled, BuildError> {
+        let mut resolver = ChainFileResolver::new();
+        for include in includes {
+            resolver.add(IncludeFileResolver::new(include.as_ref().to_owned()));
+        }
+        resolver.add(EmbeddedOptions);
+        resolver.add(GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        compiler.include_imports(true).include_source_info(true);
+        compiler.open_files(protos).map_err(Box::new)?;
+        // Like tonic-prost-build, generate for imported files too (their services get tonic
+        // servers, so they need rules), except the options proto and Google's.
+        let names = compiler
+            .files()
+            .map(|f| f.name().to_owned())
+            .filter(|name| name != AUTH_PROTO_NAME && !name.starts_with("google/protobuf/"))
+            .collect();
+        let paths = compiler
+            .files()
+            .filter_map(|f| f.path().map(Path::to_path_buf))
+            .collect();
+        Ok(Compiled {
+            set: compiler.encode_file_descriptor_set(),
+            names,
+            paths,
+        })
+    }
+}
+
+struct Compiled {
+    set: Vec<u8>,
+    names: Vec<String>,
+    paths: Vec<PathBuf>,
+}

@@ -1,0 +1,630 @@
+//! The plain model the renderer sees: packages, services, methods and their checked rules,
+//! read from the descriptors and their custom options. Every problem in the user's proto
+//! becomes a [`Diagnostic`] that says where it is and how to fix it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use prost::Message;
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, ExtensionDescriptor, FileDescriptor, MessageDescriptor,
+    MethodDescriptor, ReflectMessage, ServiceDescriptor, Value,
+};
+
+use crate::params::Parameters;
+
+/// The extension names of the options, as in `proto/mcp_auth/v1/auth.proto`.
+const METHOD_EXTENSION: &str = "mcp_auth.v1.method";
+const SERVICE_EXTENSION: &str = "mcp_auth.v1.service";
+const TOOL_EXTENSION: &str = "mcp_auth.v1.tool";
+const TOOLS_EXTENSION: &str = "mcp_auth.v1.tools";
+/// The field number all four extensions share.
+const EXTENSION_NUMBER: i32 = 51871;
+
+/// A problem in the user's proto, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The proto file, as protoc names it.
+    pub file: String,
+    /// 1-based line and column, when the request carries source info.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Who may call a method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Access {
+    Public,
+    Authenticated,
+    Scopes(Vec<String>),
+}
+
+/// A method's checked rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub(crate) access: Access,
+    /// `jwt`, `mtls`, `either`, `both`; `None` for any configured credential.
+    pub(crate) identity: Option<&'static str>,
+    /// Relaxed per-message checks, by flag name.
+    pub(crate) relaxed: Vec<&'static str>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Method {
+    pub(crate) name: String,
+    pub(crate) comments: Vec<String>,
+    pub(crate) request: String,
+    pub(crate) response: String,
+    pub(crate) client_streaming: bool,
+    pub(crate) server_streaming: bool,
+    pub(crate) rule: Rule,
+}
+
+#[derive(Debug)]
+pub(crate) struct Service {
+    pub(crate) name: String,
+    pub(crate) comments: Vec<String>,
+    pub(crate) methods: Vec<Method>,
+}
+
+/// Everything generated into one output file: one proto package.
+#[derive(Debug)]
+pub(crate) struct Package {
+    pub(crate) name: String,
+    pub(crate) sources: Vec<String>,
+    pub(crate) services: Vec<Service>,
+}
+
+// The options, decoded from their dynamic form. Field numbers match auth.proto.
+
+#[derive(Clone, PartialEq, Message)]
+struct MethodRule {
+    #[prost(bool, tag = "1")]
+    public: bool,
+    #[prost(string, repeated, tag = "2")]
+    scopes: Vec<String>,
+    #[prost(bool, tag = "3")]
+    authenticated: bool,
+    #[prost(int32, tag = "4")]
+    identity: i32,
+    #[prost(message, optional, tag = "5")]
+    stream: Option<StreamRule>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ServiceRule {
+    #[prost(message, optional, tag = "1")]
+    default: Option<MethodRule>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct StreamRule {
+    #[prost(bool, tag = "1")]
+    unchecked_expiry: bool,
+    #[prost(bool, tag = "2")]
+    unchecked_message_scopes: bool,
+    #[prost(bool, tag = "3")]
+    unlimited_messages: bool,
+}
+
+/// The option fields this version enforces, by message. A field outside this list (set in a
+/// newer auth.proto, or one whose enforcement has not landed) is an error, never ignored:
+/// ignoring it would silently weaken the policy the proto asks for.
+fn supported_fields(message: &str) -> &'static [u32] {
+    match message {
+        "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5],
+        "mcp_auth.v1.ServiceRule" => &[1],
+        "mcp_auth.v1.StreamRule" => &[1, 2, 3],
+        _ => &[],
+    }
+}
+
+struct Locator<'a> {
+    file: &'a FileDescriptor,
+    spans: BTreeMap<Vec<i32>, (usize, usize)>,
+}
+
+impl<'a> Locator<'a> {
+    fn new(file: &'a FileDescriptor) -> Self {
+        let spans = file
+            .file_descriptor_proto()
+            .source_code_info
+            .iter()
+            .flat_map(|info| &info.location)
+            .filter(|l| l.span.len() >= 3)
+            .map(|l| {
+                let line = usize::try_from(l.span[0]).unwrap_or(0) + 1;
+                let column = usize::try_from(l.span[1]).unwrap_or(0) + 1;
+                (l.path.clone(), (line, column))
+            })
+            .collect();
+        Self { file, spans }
+    }
+
+    /// The position of the first of `paths` that has one.
+    fn diagnostic(&self, paths: &[&[i32]], message: String) -> Diagnostic {
+        Diagnostic {
+            file: self.file.name().to_owned(),
+            position: paths.iter().find_map(|p| self.spans.get(*p).copied()),
+            message,
+        }
+    }
+
+    fn comments(&self, path: &[i32]) -> Vec<String> {
+        let location = self
+            .file
+            .file_descriptor_proto()
+            .source_code_info
+            .iter()
+            .flat_map(|info| &info.location)
+            .find(|l| l.path == path);
+        let Some(comments) = location.and_then(|l| l.leading_comments.as_deref()) else {
+            return Vec::new();
+        };
+        let mut lines: Vec<String> = comments
+            .trim_end_matches('\n')
+            .split('\n')
+            .map(|line| line.trim_end().to_owned())
+            .collect();
+        while lines.last().is_some_and(|l| l.trim().is_empty()) {
+            lines.pop();
+        }
+        lines
+    }
+}
+
+fn with_option(path: &[i32]) -> Vec<i32> {
+    let mut path = path.to_vec();
+    // `options` is field 3 of ServiceDescriptorProto and 4 of MethodDescriptorProto.
+    let options_field = if path.len() == 2 { 3 } else { 4 };
+    path.extend([options_field, EXTENSION_NUMBER]);
+    path
+}
+
+/// Walks a set option and reports every field this version does not enforce.
+fn unsupported_fields(message: &DynamicMessage, out: &mut Vec<String>) {
+    let descriptor = message.descriptor();
+    let supported = supported_fields(descriptor.full_name());
+    for (field, value) in message.fields() {
+        if !supported.contains(&field.number()) {
+            out.push(format!("{}.{}", descriptor.name(), field.name()));
+        } else if let Value::Message(nested) = value {
+            unsupported_fields(nested, out);
+        }
+    }
+    if message.unknown_fields().next().is_some() {
+        out.push(format!("{} (unknown field numbers)", descriptor.name()));
+    }
+}
+
+fn read_option<T: Message + Default>(
+    options: &DynamicMessage,
+    extension: Option<&ExtensionDescriptor>,
+) -> Result<Option<T>, Vec<String>> {
+    let Some(extension) = extension else {
+        return Ok(None);
+    };
+    if !options.has_extension(extension) {
+        return Ok(None);
+    }
+    let Value::Message(message) = &*options.get_extension(extension) else {
+        return Ok(None);
+    };
+    let mut unsupported = Vec::new();
+    unsupported_fields(message, &mut unsupported);
+    if !unsupported.is_empty() {
+        return Err(unsupported);
+    }
+    Ok(Some(
+        T::decode(message.encode_to_vec().as_slice()).expect("re-encoded option decodes"),
+    ))
+}
+
+/// Whether `scope` is an RFC 6749 scope-token: `%x21 / %x23-5B / %x5D-7E`, at least one.
+fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+struct Extensions {
+    method: Option<ExtensionDescriptor>,
+    service: Option<ExtensionDescriptor>,
+    tool: Option<ExtensionDescriptor>,
+    tools: Option<ExtensionDescriptor>,
+}
+
+/// Builds the model of every package in `files_to_generate`, or every problem found.
+pub(crate) fn build(
+    pool: &DescriptorPool,
+    files_to_generate: &[String],
+    params: &Parameters,
+) -> Result<Vec<Package>, Vec<Diagnostic>> {
+    let extensions = Extensions {
+        method: pool.get_extension_by_name(METHOD_EXTENSION),
+        service: pool.get_extension_by_name(SERVICE_EXTENSION),
+        tool: pool.get_extension_by_name(TOOL_EXTENSION),
+        tools: pool.get_extension_by_name(TOOLS_EXTENSION),
+    };
+    let mut diagnostics = Vec::new();
+    let mut packages: Vec<Package> = Vec::new();
+    for name in files_to_generate {
+        let Some(file) = pool.get_file_by_name(name) else {
+            diagnostics.push(Diagnostic {
+                file: name.clone(),
+                position: None,
+                message: "the request names this file but does not contain it".to_owned(),
+            });
+            continue;
+        };
+        let locator = Locator::new(&file);
+        check_tool_options(&file, &locator, &extensions, &mut diagnostics);
+        let services: Vec<Service> = file
+            .services()
+            .filter_map(|service| {
+                build_service(&service, &locator, &extensions, params, &mut diagnostics)
+            })
+            .collect();
+        let package = file.package_name().to_owned();
+        match packages.iter_mut().find(|p| p.name == package) {
+            Some(existing) => {
+                existing.sources.push(name.clone());
+                existing.services.extend(services);
+            }
+            None => packages.push(Package {
+                name: package,
+                sources: vec![name.clone()],
+                services,
+            }),
+        }
+    }
+    if diagnostics.is_empty() {
+        Ok(packages)
+    } else {
+        Err(diagnostics)
+    }
+}
+
+fn check_tool_options(
+    file: &FileDescriptor,
+    locator: &Locator<'_>,
+    extensions: &Extensions,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let not_yet = "is not enforced by this version of protoc-gen-mcp-auth; remove it, or \
+                   upgrade the plugin (an option that is not enforced is never ignored)";
+    if let Some(tools) = &extensions.tools
+        && file.options().has_extension(tools)
+    {
+        diagnostics.push(locator.diagnostic(
+            &[&[8, EXTENSION_NUMBER], &[8], &[2]],
+            format!("option `(mcp_auth.v1.tools)` {not_yet}"),
+        ));
+    }
+    if let Some(tool) = &extensions.tool {
+        let mut messages: Vec<MessageDescriptor> = file.messages().collect();
+        while let Some(message) = messages.pop() {
+            messages.extend(message.child_messages());
+            if message.options().has_extension(tool) {
+                diagnostics.push(locator.diagnostic(
+                    &[message.path()],
+                    format!(
+                        "option `(mcp_auth.v1.tool)` on message `{}` {not_yet}",
+                        message.name()
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+fn build_service(
+    service: &ServiceDescriptor,
+    locator: &Locator<'_>,
+    extensions: &Extensions,
+    params: &Parameters,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Service> {
+    let service_path = service.path().to_vec();
+    let default = match read_option::<ServiceRule>(&service.options(), extensions.service.as_ref())
+    {
+        Ok(rule) => rule.and_then(|r| r.default),
+        Err(fields) => {
+            diagnostics.push(locator.diagnostic(
+                &[&with_option(&service_path), &service_path],
+                format!(
+                    "service `{}` sets {} in `(mcp_auth.v1.service)`, which this version of \
+                     protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
+                    service.name(),
+                    fields.join(", ")
+                ),
+            ));
+            return None;
+        }
+    };
+    let before = diagnostics.len();
+    let mut methods = Vec::new();
+    for method in service.methods() {
+        if let Some(method) = build_method(
+            service,
+            &method,
+            default.as_ref(),
+            locator,
+            extensions,
+            params,
+            diagnostics,
+        ) {
+            methods.push(method);
+        }
+    }
+    (diagnostics.len() == before).then(|| Service {
+        name: service.name().to_owned(),
+        comments: locator.comments(&service_path),
+        methods,
+    })
+}
+
+fn build_method(
+    service: &ServiceDescriptor,
+    method: &MethodDescriptor,
+    default: Option<&MethodRule>,
+    locator: &Locator<'_>,
+    extensions: &Extensions,
+    params: &Parameters,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Method> {
+    let path = method.path().to_vec();
+    let option_path = with_option(&path);
+    let rpc = format!("rpc `{}.{}`", service.name(), method.name());
+    let mut error = |message: String| {
+        diagnostics.push(locator.diagnostic(&[&option_path, &path], message));
+    };
+    let own = match read_option::<MethodRule>(&method.options(), extensions.method.as_ref()) {
+        Ok(rule) => rule,
+        Err(fields) => {
+            error(format!(
+                "{rpc} sets {} in `(mcp_auth.v1.method)`, which this version of \
+                 protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
+                fields.join(", ")
+            ));
+            return None;
+        }
+    };
+    let inherited = own.is_none();
+    let Some(rule) = own.or_else(|| default.cloned()) else {
+        let import = if extensions.method.is_none() {
+            "import \"mcp_auth/v1/auth.proto\" and "
+        } else {
+            ""
+        };
+        error(format!(
+            "{rpc} has no authorization rule; {import}add \
+             `option (mcp_auth.v1.method) = {{ scopes: \"...\" }};` to it (or \
+             `{{ authenticated: true }}`, or `{{ public: true }}` to make it callable without \
+             credentials), or give service `{}` a default with \
+             `option (mcp_auth.v1.service) = {{ default: {{ scopes: \"...\" }} }};`",
+            service.name()
+        ));
+        return None;
+    };
+    let whose = if inherited {
+        format!("{rpc} (through the default of service `{}`)", service.name())
+    } else {
+        rpc.clone()
+    };
+    let mut ok = true;
+    let mut fail = |message: String| {
+        ok = false;
+        error(message);
+    };
+    let chosen = [rule.public, rule.authenticated, !rule.scopes.is_empty()];
+    let access = match chosen {
+        [true, false, false] => Some(Access::Public),
+        [false, true, false] => Some(Access::Authenticated),
+        [false, false, true] => Some(Access::Scopes(rule.scopes.clone())),
+        [false, false, false] => {
+            fail(format!(
+                "{whose} has an empty rule; name the scopes it needs (`scopes: \"...\"`), or \
+                 write `authenticated: true` or `public: true`"
+            ));
+            None
+        }
+        _ => {
+            let mut given = Vec::new();
+            if rule.public {
+                given.push("`public`");
+            }
+            if rule.authenticated {
+                given.push("`authenticated`");
+            }
+            if !rule.scopes.is_empty() {
+                given.push("`scopes`");
+            }
+            fail(format!(
+                "{whose} combines {}; a rule is exactly one of `public: true`, \
+                 `authenticated: true` or `scopes`",
+                given.join(" and ")
+            ));
+            None
+        }
+    };
+    for scope in &rule.scopes {
+        if !is_scope_token(scope) {
+            fail(format!(
+                "{whose} requires the scope {scope:?}, which is not a valid scope: a scope is \
+                 non-empty printable ASCII without spaces, `\"` or `\\` (RFC 6749); split \
+                 space-separated scopes into separate entries"
+            ));
+        }
+    }
+    let identity = match rule.identity {
+        0 => None,
+        1 => Some("jwt"),
+        2 => Some("mtls"),
+        3 => Some("either"),
+        4 => Some("both"),
+        other => {
+            fail(format!("{whose} has an unknown identity value {other}"));
+            None
+        }
+    };
+    if rule.public && identity.is_some() {
+        fail(format!(
+            "{whose} is public and cannot also require an `identity`; remove one of them"
+        ));
+    }
+    let client_streaming = method.is_client_streaming();
+    let mut relaxed = Vec::new();
+    if let Some(stream) = &rule.stream {
+        if client_streaming {
+            for (set, flag) in [
+                (stream.unchecked_expiry, "unchecked_expiry"),
+                (stream.unchecked_message_scopes, "unchecked_message_scopes"),
+                (stream.unlimited_messages, "unlimited_messages"),
+            ] {
+                if set {
+                    relaxed.push(flag);
+                }
+            }
+        } else if !inherited {
+            // A service default may relax its streaming RPCs; a unary RPC's own rule cannot
+            // relax checks it does not have.
+            fail(format!(
+                "{rpc} does not stream from the client, so `stream` has no per-message checks \
+                 to relax; remove `stream` from its rule"
+            ));
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(Method {
+        name: method.name().to_owned(),
+        comments: locator.comments(&path),
+        request: resolve_type(method.input().full_name(), service.package_name(), params),
+        response: resolve_type(method.output().full_name(), service.package_name(), params),
+        client_streaming,
+        server_streaming: method.is_server_streaming(),
+        rule: Rule {
+            access: access?,
+            identity,
+            relaxed,
+        },
+    })
+}
+
+/// The Rust path of a message, relative to the module of `package`, as prost-build and
+/// tonic-prost-build write it for a service's request and response types.
+pub(crate) fn resolve_type(full_name: &str, package: &str, params: &Parameters) -> String {
+    let dotted = format!(".{full_name}");
+    // The longest matching extern path wins, as in prost-build.
+    if let Some((proto, rust)) = params
+        .extern_paths
+        .iter()
+        .filter(|(proto, _)| {
+            dotted == *proto
+                || (dotted.starts_with(proto.as_str())
+                    && dotted.as_bytes().get(proto.len()) == Some(&b'.'))
+        })
+        .max_by_key(|(proto, _)| proto.len())
+    {
+        if dotted == *proto {
+            return rust.clone();
+        }
+        let rest = &dotted[proto.len() + 1..];
+        let mut parts: Vec<&str> = rest.split('.').collect();
+        let last = parts.pop().unwrap_or_default();
+        let mut path = rust.clone();
+        for part in parts {
+            path.push_str("::");
+            path.push_str(&sanitize(&part.to_snake_case()));
+        }
+        path.push_str("::");
+        path.push_str(&sanitize(&last.to_upper_camel_case()));
+        return path;
+    }
+    if let Some(wkt) = full_name.strip_prefix("google.protobuf.") {
+        // tonic-prost-build's mapping for request and response types.
+        return match wkt {
+            "Empty" => "()".to_owned(),
+            "StringValue" => "::prost::alloc::string::String".to_owned(),
+            other => format!("::prost_types::{other}"),
+        };
+    }
+    let mut local = package.split('.').filter(|s| !s.is_empty()).peekable();
+    let mut ident = full_name.split('.').collect::<Vec<_>>();
+    let ty = ident.pop().unwrap_or_default();
+    let mut ident = ident.into_iter().peekable();
+    while local.peek().is_some() && local.peek() == ident.peek() {
+        local.next();
+        ident.next();
+    }
+    local
+        .map(|_| "super".to_owned())
+        .chain(ident.map(|part| sanitize(&part.to_snake_case())))
+        .chain(std::iter::once(sanitize(&ty.to_upper_camel_case())))
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// prost-build's `sanitize_identifier`.
+pub(crate) fn sanitize(ident: &str) -> String {
+    match ident {
+        "as" | "break" | "const" | "continue" | "else" | "enum" | "false" | "fn" | "for" | "if"
+        | "impl" | "in" | "let" | "loop" | "match" | "mod" | "move" | "mut" | "pub" | "ref"
+        | "return" | "static" | "struct" | "trait" | "true" | "type" | "unsafe" | "use"
+        | "where" | "while" | "dyn" | "abstract" | "become" | "box" | "do" | "final" | "macro"
+        | "override" | "priv" | "typeof" | "unsized" | "virtual" | "yield" | "async" | "await"
+        | "try" | "gen" => format!("r#{ident}"),
+        "_" | "super" | "self" | "Self" | "extern" | "crate" => format!("{ident}_"),
+        s if s.starts_with(|c: char| c.is_numeric()) => format!("_{ident}"),
+        _ => ident.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_resolve_like_prost() {
+        let p = Parameters::default();
+        assert_eq!(resolve_type("a.b.Msg", "a.b", &p), "Msg");
+        assert_eq!(resolve_type("a.b.Outer.Inner", "a.b", &p), "outer::Inner");
+        assert_eq!(resolve_type("a.c.Msg", "a.b", &p), "super::c::Msg");
+        assert_eq!(resolve_type("x.type.Msg", "a", &p), "super::x::r#type::Msg");
+        assert_eq!(resolve_type("Msg", "", &p), "Msg");
+        assert_eq!(resolve_type("google.protobuf.Empty", "a", &p), "()");
+        assert_eq!(
+            resolve_type("google.protobuf.Struct", "a", &p),
+            "::prost_types::Struct"
+        );
+        let p: Parameters = "extern_path=.ext=::ext_crate::proto".parse().unwrap();
+        assert_eq!(
+            resolve_type("ext.v1.Outer.Inner", "a", &p),
+            "::ext_crate::proto::v1::outer::Inner"
+        );
+        assert_eq!(resolve_type("extra.Msg", "a", &p), "super::extra::Msg");
+    }
+
+    #[test]
+    fn scope_tokens() {
+        assert!(is_scope_token("tools:call"));
+        assert!(is_scope_token("https://api.example/read!"));
+        for bad in ["", " ", "a b", "a\"b", "a\\b", "é", "a\tb"] {
+            assert!(!is_scope_token(bad), "{bad:?}");
+        }
+    }
+}

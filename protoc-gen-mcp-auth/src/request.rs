@@ -1,0 +1,75 @@
+//! Decoding the `CodeGeneratorRequest` without losing custom options.
+//!
+//! prost-types' `FileDescriptorProto` drops extension options, so the files are kept as raw
+//! bytes and handed to prost-reflect, which keeps them.
+
+use prost::Message;
+use prost_reflect::DescriptorPool;
+
+/// `google.protobuf.compiler.CodeGeneratorRequest` with the files left encoded.
+#[derive(Clone, PartialEq, Message)]
+struct RawRequest {
+    #[prost(string, repeated, tag = "1")]
+    file_to_generate: Vec<String>,
+    #[prost(string, optional, tag = "2")]
+    parameter: Option<String>,
+    #[prost(bytes = "vec", repeated, tag = "15")]
+    proto_file: Vec<Vec<u8>>,
+}
+
+/// What the plugin needs from a request.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) files_to_generate: Vec<String>,
+    pub(crate) parameter: String,
+    pub(crate) pool: DescriptorPool,
+}
+
+/// The request is not a `CodeGeneratorRequest` the plugin can use.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The bytes are not a `CodeGeneratorRequest`.
+    #[error("the input is not a CodeGeneratorRequest: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// The files in the request do not form a valid descriptor set.
+    #[error("the request's files are not valid descriptors: {0}")]
+    Descriptors(#[from] prost_reflect::DescriptorError),
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Result<Request, RequestError> {
+    let raw = RawRequest::decode(bytes)?;
+    // A FileDescriptorSet is `repeated FileDescriptorProto file = 1`: re-frame the files as
+    // one, byte for byte.
+    let mut set = Vec::with_capacity(raw.proto_file.iter().map(|f| f.len() + 8).sum());
+    for file in &raw.proto_file {
+        prost::encoding::bytes::encode(1, file, &mut set);
+    }
+    let pool = DescriptorPool::decode(set.as_slice())?;
+    Ok(Request {
+        files_to_generate: raw.file_to_generate,
+        parameter: raw.parameter.unwrap_or_default(),
+        pool,
+    })
+}
+
+/// Encodes a `CodeGeneratorRequest` for `files` from an encoded `FileDescriptorSet` holding
+/// them and everything they import, in dependency order (what protox and `protoc
+/// --include_imports --descriptor_set_out` write).
+pub fn request_from_descriptor_set(
+    descriptor_set: &[u8],
+    files_to_generate: &[String],
+    parameter: &str,
+) -> Result<Vec<u8>, prost::DecodeError> {
+    #[derive(Clone, PartialEq, Message)]
+    struct RawSet {
+        #[prost(bytes = "vec", repeated, tag = "1")]
+        file: Vec<Vec<u8>>,
+    }
+    let set = RawSet::decode(descriptor_set)?;
+    Ok(RawRequest {
+        file_to_generate: files_to_generate.to_vec(),
+        parameter: (!parameter.is_empty()).then(|| parameter.to_owned()),
+        proto_file: set.file,
+    }
+    .encode_to_vec())
+}
