@@ -1,0 +1,287 @@
+//! The three build paths (build.rs builder, protoc, buf) on the same fixtures: the builder's
+//! output is checked against golden files, and protoc and buf must produce the same bytes.
+//! Fixtures that must fail are checked against their exact messages.
+//!
+//! Golden files follow prost-build's fixtures: on a mismatch the expected file is rewritten and
+//! the test fails, so the change is reviewed in `git diff`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use protoc_gen_mcp_auth::{BuildError, Builder};
+
+const PASS: &[&str] = &[
+    "fixtures/echo.proto",
+    "fixtures/streaming.proto",
+    "fixtures/defaults.proto",
+    "fixtures/public.proto",
+    "fixtures/nested/v1/nested.proto",
+    "fixtures/keywords.proto",
+];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn pass_root() -> PathBuf {
+    repo().join("tests/fixtures/pass")
+}
+
+fn golden_dir() -> PathBuf {
+    repo().join("tests/golden")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Compares `actual` with the file at `path`; on a mismatch rewrites it and returns false.
+fn check_or_rewrite(path: &Path, actual: &str) -> bool {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(actual) {
+        return true;
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, actual).unwrap();
+    false
+}
+
+fn read_dir_files(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".mcp_auth.rs"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn builder_output() -> BTreeMap<String, String> {
+    let protos: Vec<PathBuf> = PASS.iter().map(|p| pass_root().join(p)).collect();
+    Builder::new()
+        .generate(&protos, &[pass_root()])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|f| (f.name, f.content))
+        .collect()
+}
+
+#[test]
+fn builder_output_matches_the_golden_files() {
+    let files = builder_output();
+    assert_eq!(files.len(), 7, "one file per package: {:?}", files.keys());
+    let mut rewritten = Vec::new();
+    for (name, content) in &files {
+        if !check_or_rewrite(&golden_dir().join(name), content) {
+            rewritten.push(name.clone());
+        }
+    }
+    let stale: Vec<String> = read_dir_files(&golden_dir())
+        .into_keys()
+        .filter(|name| !files.contains_key(name))
+        .collect();
+    assert!(
+        rewritten.is_empty() && stale.is_empty(),
+        "golden files rewritten: {rewritten:?}; stale golden files: {stale:?}; review with `git diff tests/golden`"
+    );
+}
+
+#[test]
+fn output_is_deterministic() {
+    assert_eq!(builder_output(), builder_output());
+}
+
+#[test]
+fn protoc_produces_the_same_files() {
+    let out = scratch("protoc-out");
+    let mut command = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()));
+    command
+        .arg(format!(
+            "--plugin=protoc-gen-mcp-auth={}",
+            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
+        ))
+        .arg(format!("--mcp-auth_out={}", out.display()))
+        .arg(format!("-I{}", pass_root().display()))
+        .arg(format!("-I{}", repo().join("proto").display()));
+    // Generate for imported files too, as the builder does.
+    command.arg("fixtures/common/v1/common.proto");
+    command.args(PASS);
+    let output = command
+        .output()
+        .expect("protoc is installed (the test command installs it)");
+    assert!(
+        output.status.success(),
+        "protoc failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(read_dir_files(&out), builder_output());
+}
+
+fn buf() -> PathBuf {
+    let local = repo().join(".tools/node_modules/.bin/buf");
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("buf")
+    }
+}
+
+#[test]
+fn buf_generate_produces_the_same_files() {
+    let work = scratch("buf-work");
+    copy_dir(&repo().join("proto"), &work.join("options"));
+    copy_dir(&pass_root(), &work.join("fixtures"));
+    std::fs::write(
+        work.join("buf.yaml"),
+        "version: v2\nmodules:\n  - path: options\n  - path: fixtures\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("buf.gen.yaml"),
+        format!(
+            "version: v2\nplugins:\n  - local: {}\n    out: gen\n    strategy: all\n",
+            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
+        ),
+    )
+    .unwrap();
+    let output = Command::new(buf())
+        .args(["generate", "--path", "fixtures/fixtures"])
+        .current_dir(&work)
+        .output()
+        .expect("buf is installed (the test command installs it into .tools)");
+    assert!(
+        output.status.success(),
+        "buf generate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(read_dir_files(&work.join("gen")), builder_output());
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn failing_fixtures_report_where_and_how_to_fix() {
+    let root = repo().join("tests/fixtures/fail");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "proto"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 7, "fixtures missing: {cases:?}");
+    let mut rewritten = Vec::new();
+    for proto in &cases {
+        let message = match Builder::new().generate(&[proto], &[&root]) {
+            Err(BuildError::Policy(lines)) => lines.join("\n") + "\n",
+            Err(other) => panic!("{}: not a policy error: {other}", proto.display()),
+            Ok(files) => panic!("{}: generated {} files", proto.display(), files.len()),
+        };
+        if !check_or_rewrite(&proto.with_extension("err"), &message) {
+            rewritten.push(proto.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        rewritten.is_empty(),
+        "expected errors rewritten: {rewritten:?}; review with `git diff tests/fixtures/fail`"
+    );
+}
+
+#[test]
+fn protoc_reports_policy_errors_and_generates_nothing() {
+    let out = scratch("protoc-fail");
+    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
+        .arg(format!(
+            "--plugin=protoc-gen-mcp-auth={}",
+            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
+        ))
+        .arg(format!("--mcp-auth_out={}", out.display()))
+        .arg(format!("-I{}", repo().join("tests/fixtures/fail").display()))
+        .arg(format!("-I{}", repo().join("proto").display()))
+        .arg("unannotated.proto")
+        .output()
+        .expect("protoc is installed");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unannotated.proto:13:3: rpc `Tools.ListTools` has no authorization rule"),
+        "{stderr}"
+    );
+    assert!(read_dir_files(&out).is_empty(), "files were generated");
+}
+
+#[test]
+fn the_plugin_binary_answers_version_and_rejects_garbage() {
+    let bin = env!("CARGO_BIN_EXE_protoc-gen-mcp-auth");
+    let version = Command::new(bin).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("protoc-gen-mcp-auth {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let mut child = Command::new(bin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"\xff\xff\xff not a request")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success(), "garbage was accepted");
+    assert!(output.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not a CodeGeneratorRequest"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn unknown_parameters_are_errors() {
+    let protos = [pass_root().join("fixtures/echo.proto")];
+    let out = scratch("param");
+    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
+        .arg(format!(
+            "--plugin=protoc-gen-mcp-auth={}",
+            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
+        ))
+        .arg(format!("--mcp-auth_out=no_such_option=1:{}", out.display()))
+        .arg(format!("-I{}", pass_root().display()))
+        .arg(format!("-I{}", repo().join("proto").display()))
+        .arg(&protos[0])
+        .output()
+        .expect("protoc is installed");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("invalid parameter: no_such_option=1"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
