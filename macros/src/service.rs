@@ -283,24 +283,24 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                 }
             }
         }
-        if let Some(public) = rule.public {
-            if rule.identity.is_some() {
-                push(
-                    public,
-                    format!("rpc `{name}` is public and cannot also require an `identity`"),
-                );
-            }
+        if let Some(public) = rule.public
+            && rule.identity.is_some()
+        {
+            push(
+                public,
+                format!("rpc `{name}` is public and cannot also require an `identity`"),
+            );
         }
-        if let Some(identity) = &rule.identity {
-            if !IDENTITIES.contains(&identity.to_string().as_str()) {
-                push(
-                    identity.span(),
-                    format!(
-                        "unknown identity `{identity}`; expected one of `any`, `jwt`, `mtls`, \
-                         `either`, `both`"
-                    ),
-                );
-            }
+        if let Some(identity) = &rule.identity
+            && !IDENTITIES.contains(&identity.to_string().as_str())
+        {
+            push(
+                identity.span(),
+                format!(
+                    "unknown identity `{identity}`; expected one of `any`, `jwt`, `mtls`, \
+                     `either`, `both`"
+                ),
+            );
         }
         if let Some((span, flags)) = &rule.stream {
             if !rpc.client_streaming {
@@ -337,13 +337,13 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
 /// Makes a path written at the invocation site valid one module deeper.
 fn deepen_path(path: &syn::Path) -> syn::Path {
     let mut path = path.clone();
-    if path.leading_colon.is_none() {
-        if let Some(first) = path.segments.first_mut() {
-            if first.ident == "self" {
-                first.ident = Ident::new("super", first.ident.span());
-            } else if first.ident == "super" {
-                path.segments.insert(0, syn::parse_quote!(super));
-            }
+    if path.leading_colon.is_none()
+        && let Some(first) = path.segments.first_mut()
+    {
+        if first.ident == "self" {
+            first.ident = Ident::new("super", first.ident.span());
+        } else if first.ident == "super" {
+            path.segments.insert(0, syn::parse_quote!(super));
         }
     }
     path

@@ -5,7 +5,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
-use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver};
+use protox::file::{
+    ChainFileResolver, File, FileResolver, GoogleFileResolver, IncludeFileResolver,
+};
 
 use crate::{AUTH_PROTO, AUTH_PROTO_NAME};
 
@@ -101,8 +103,13 @@ impl Builder {
     }
 
     /// Maps a proto package (or type) to an existing Rust path, for both prost and mcp-auth.
-    pub fn extern_path(mut self, proto_path: impl Into<String>, rust_path: impl Into<String>) -> Self {
-        self.extern_paths.push((proto_path.into(), rust_path.into()));
+    pub fn extern_path(
+        mut self,
+        proto_path: impl Into<String>,
+        rust_path: impl Into<String>,
+    ) -> Self {
+        self.extern_paths
+            .push((proto_path.into(), rust_path.into()));
         self
     }
 
@@ -187,12 +194,14 @@ impl Builder {
         let request =
             crate::request_from_descriptor_set(&compiled.set, &compiled.names, &parameter)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let response = crate::execute(&request).map_err(|e| std::io::Error::other(e.to_string()))?;
         let response =
-            prost_types::compiler::CodeGeneratorResponse::decode(response.as_slice())
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            crate::execute(&request).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let response = prost_types::compiler::CodeGeneratorResponse::decode(response.as_slice())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         if let Some(error) = response.error {
-            return Err(BuildError::Policy(error.lines().map(str::to_owned).collect()));
+            return Err(BuildError::Policy(
+                error.lines().map(str::to_owned).collect(),
+            ));
         }
         Ok(response
             .file

@@ -420,7 +420,10 @@ fn build_method(
         return None;
     };
     let whose = if inherited {
-        format!("{rpc} (through the default of service `{}`)", service.name())
+        format!(
+            "{rpc} (through the default of service `{}`)",
+            service.name()
+        )
     } else {
         rpc.clone()
     };

@@ -44,9 +44,10 @@ mod tests {
 
     #[test]
     fn parses_extern_paths_and_rejects_the_rest() {
-        let p: Parameters = " extern_path=.google.protobuf=::pbjson_types ,,extern_path=.a.b=crate::x::y=z"
-            .parse()
-            .unwrap();
+        let p: Parameters =
+            " extern_path=.google.protobuf=::pbjson_types ,,extern_path=.a.b=crate::x::y=z"
+                .parse()
+                .unwrap();
         assert_eq!(
             p.extern_paths,
             [

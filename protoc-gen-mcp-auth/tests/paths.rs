@@ -216,7 +216,10 @@ fn protoc_reports_policy_errors_and_generates_nothing() {
             env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
         ))
         .arg(format!("--mcp-auth_out={}", out.display()))
-        .arg(format!("-I{}", repo().join("tests/fixtures/fail").display()))
+        .arg(format!(
+            "-I{}",
+            repo().join("tests/fixtures/fail").display()
+        ))
         .arg(format!("-I{}", repo().join("proto").display()))
         .arg("unannotated.proto")
         .output()
@@ -285,3 +288,154 @@ fn unknown_parameters_are_errors() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The `buf generate` set-up of the README, with protoc-gen-prost and protoc-gen-tonic beside
+/// this plugin: the generated files compile into a crate, with an implementation of the typed
+/// trait, without hand edits.
+#[test]
+fn buf_generate_with_prost_and_tonic_builds_a_crate() {
+    let tools = repo().join(".tools/cargo/bin");
+    for plugin in ["protoc-gen-prost", "protoc-gen-tonic"] {
+        assert!(
+            tools.join(plugin).exists(),
+            "{plugin} is missing from .tools/cargo/bin: run `bash tests/setup.sh`"
+        );
+    }
+    let work = scratch("buf-crate");
+    copy_dir(&repo().join("proto"), &work.join("options"));
+    copy_dir(&pass_root(), &work.join("protos"));
+    std::fs::write(
+        work.join("buf.yaml"),
+        "version: v2\nmodules:\n  - path: options\n  - path: protos\n",
+    )
+    .unwrap();
+    let plugin = |name: &str| tools.join(name).display().to_string();
+    std::fs::write(
+        work.join("buf.gen.yaml"),
+        format!(
+            "version: v2\n\
+             plugins:\n\
+             \x20 - local: {prost}\n\
+             \x20   out: src/gen\n\
+             \x20 - local: {tonic}\n\
+             \x20   out: src/gen\n\
+             \x20   opt: [no_client=true]\n\
+             \x20 - local: {auth}\n\
+             \x20   out: src/gen\n",
+            prost = plugin("protoc-gen-prost"),
+            tonic = plugin("protoc-gen-tonic"),
+            auth = env!("CARGO_BIN_EXE_protoc-gen-mcp-auth"),
+        ),
+    )
+    .unwrap();
+    let output = Command::new(buf())
+        .args(["generate", "--path", "protos/fixtures"])
+        .current_dir(&work)
+        .output()
+        .expect("buf is installed");
+    assert!(
+        output.status.success(),
+        "buf generate failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runtime = repo().join("runtime");
+    std::fs::write(
+        work.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"buf-generated\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
+             [workspace]\n\
+             [dependencies]\n\
+             mcp-auth = {{ path = {runtime:?} }}\n\
+             prost = \"0.14\"\nprost-types = \"0.14\"\ntonic = \"0.14\"\ntonic-prost = \"0.14\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::copy(repo().join("Cargo.lock"), work.join("Cargo.lock")).unwrap();
+    std::fs::write(work.join("src/lib.rs"), GENERATED_CRATE_LIB).unwrap();
+    let output = Command::new(env!("CARGO"))
+        .args(["check", "--offline", "--quiet"])
+        .env("CARGO_TARGET_DIR", repo().join("target/buf-crate"))
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the buf-generated crate does not compile:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+const GENERATED_CRATE_LIB: &str = r#"
+#![allow(dead_code)]
+pub mod fixtures {
+    pub mod echo {
+        include!("gen/fixtures.echo.rs");
+        include!("gen/fixtures.echo.tonic.rs");
+        include!("gen/fixtures.echo.mcp_auth.rs");
+    }
+    pub mod streaming {
+        include!("gen/fixtures.streaming.rs");
+        include!("gen/fixtures.streaming.tonic.rs");
+        include!("gen/fixtures.streaming.mcp_auth.rs");
+    }
+    pub mod public {
+        include!("gen/fixtures.public.rs");
+        include!("gen/fixtures.public.tonic.rs");
+        include!("gen/fixtures.public.mcp_auth.rs");
+    }
+    pub mod defaults {
+        include!("gen/fixtures.defaults.rs");
+        include!("gen/fixtures.defaults.tonic.rs");
+        include!("gen/fixtures.defaults.mcp_auth.rs");
+    }
+    pub mod common {
+        pub mod v1 {
+            include!("gen/fixtures.common.v1.rs");
+        }
+    }
+    pub mod nested {
+        pub mod v1 {
+            include!("gen/fixtures.nested.v1.rs");
+            include!("gen/fixtures.nested.v1.tonic.rs");
+            include!("gen/fixtures.nested.v1.mcp_auth.rs");
+        }
+    }
+}
+
+use fixtures::echo::{self, echo_auth};
+use mcp_auth::{Authorized, StandardClaims};
+use tonic::{Request, Response, Status};
+
+pub struct Echo;
+
+#[mcp_auth::handlers]
+impl echo_auth::Echo for Echo {
+    async fn say(
+        &self,
+        _auth: Authorized<StandardClaims, echo_auth::policy::Say>,
+        request: Request<echo::SayRequest>,
+    ) -> Result<Response<echo::SayResponse>, Status> {
+        Ok(Response::new(echo::SayResponse { message: request.into_inner().message }))
+    }
+
+    async fn shout(
+        &self,
+        _auth: Authorized<StandardClaims, echo_auth::policy::Shout>,
+        request: Request<echo::SayRequest>,
+    ) -> Result<Response<echo::SayResponse>, Status> {
+        Ok(Response::new(echo::SayResponse { message: request.into_inner().message }))
+    }
+
+    async fn who_am_i(
+        &self,
+        auth: Authorized<StandardClaims, echo_auth::policy::WhoAmI>,
+        _request: Request<echo::WhoAmIRequest>,
+    ) -> Result<Response<echo::WhoAmIResponse>, Status> {
+        Ok(Response::new(echo::WhoAmIResponse { subject: auth.subject().to_owned() }))
+    }
+}
+
+pub fn router(authorizer: mcp_auth::Authorizer) -> tonic::service::Routes {
+    tonic::service::Routes::new(echo_auth::server(Echo, authorizer))
+}
+"#;

@@ -71,7 +71,10 @@ impl<C: Claims> Authorizer<C> {
     ///
     /// The generated adapters call this before every handler. On failure the status is ready
     /// to return to the caller: generic message, `www-authenticate` challenge.
-    pub fn authorize<P: Policy, T>(&self, request: &Request<T>) -> Result<Authorized<C, P>, Status> {
+    pub fn authorize<P: Policy, T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Authorized<C, P>, Status> {
         let policy = &P::POLICY;
         let call = CallContext {
             metadata: request.metadata(),
@@ -120,9 +123,8 @@ impl<C: Claims> Authorizer<C> {
         let expires_at = P::POLICY.stream.expiry.then(|| auth.expires_at());
         let clock = Arc::clone(&self.inner.clock);
         let subject: Arc<str> = auth.subject().into();
-        request.map(|stream| {
-            GuardedStream::new(stream, &P::POLICY, Some(subject), expires_at, clock)
-        })
+        request
+            .map(|stream| GuardedStream::new(stream, &P::POLICY, Some(subject), expires_at, clock))
     }
 
     /// Wraps the inbound stream of a public streaming call. There are no credentials to

@@ -177,8 +177,7 @@ mod tests {
 
     #[test]
     fn scopes_come_from_scope_and_scp() {
-        let claims =
-            parse(r#"{"sub":"alice","exp":10,"scope":"a  b","scp":["b","c"]}"#).unwrap();
+        let claims = parse(r#"{"sub":"alice","exp":10,"scope":"a  b","scp":["b","c"]}"#).unwrap();
         assert_eq!(claims.scopes(), ["a", "b", "c"]);
         assert!(claims.has_scope("c"));
     }
@@ -197,7 +196,10 @@ mod tests {
     fn wrong_types_and_missing_claims_are_rejected() {
         assert!(parse(r#"{"sub":"alice"}"#).is_err(), "exp is required");
         assert!(parse(r#"{"exp":10}"#).is_err(), "sub is required");
-        assert!(parse(r#"{"sub":"","exp":10}"#).is_err(), "sub must not be empty");
+        assert!(
+            parse(r#"{"sub":"","exp":10}"#).is_err(),
+            "sub must not be empty"
+        );
         assert!(parse(r#"{"sub":"alice","exp":"10"}"#).is_err());
         assert!(parse(r#"{"sub":"alice","exp":10,"scope":["a"]}"#).is_err());
         assert!(parse(r#"{"sub":"alice","exp":10,"scp":"a"}"#).is_err());

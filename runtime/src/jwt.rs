@@ -107,7 +107,10 @@ pub struct JwtAuthenticator<C = StandardClaims> {
 impl<C> fmt::Debug for JwtAuthenticator<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthenticator")
-            .field("keys", &self.keys.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field(
+                "keys",
+                &self.keys.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .field("leeway", &self.leeway)
             .field("max_token_bytes", &self.max_token_bytes)
             .finish()

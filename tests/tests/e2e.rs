@@ -189,7 +189,10 @@ async fn start() -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = Server::builder()
-        .add_service(echo::echo_auth::server(handlers.clone(), authorizer.clone()))
+        .add_service(echo::echo_auth::server(
+            handlers.clone(),
+            authorizer.clone(),
+        ))
         .add_service(streaming::streams_auth::server(
             handlers.clone(),
             authorizer.clone(),
@@ -219,7 +222,12 @@ fn token(scope: &str, expires_in: i64) -> String {
         "iat": NOW,
         "exp": NOW as i64 + expires_in,
     });
-    jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    jsonwebtoken::encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
 }
 
 fn with_token<T>(message: T, token: &str) -> Request<T> {
@@ -304,10 +312,7 @@ async fn unary_calls_are_checked_before_the_handler_runs() {
     assert_eq!(shout.into_inner().message, "HI");
 
     // `authenticated: true` needs a valid token but no scope.
-    let status = client
-        .who_am_i(echo::WhoAmIRequest {})
-        .await
-        .unwrap_err();
+    let status = client.who_am_i(echo::WhoAmIRequest {}).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(h.calls.who_am_i.load(Ordering::SeqCst), 0);
     let me = client
@@ -338,7 +343,10 @@ async fn public_rpcs_need_no_token_and_their_neighbours_still_do() {
     let status = client.reset(public::PingRequest {}).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     let status = client
-        .reset(with_token(public::PingRequest {}, &token("status:read", 600)))
+        .reset(with_token(
+            public::PingRequest {},
+            &token("status:read", 600),
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
