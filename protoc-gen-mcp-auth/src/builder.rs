@@ -168,7 +168,11 @@ impl Builder {
             tonic.compile_fds(set)?;
         }
         for file in self.generate_from(&compiled)? {
-            std::fs::write(out_dir.join(&file.name), file.content)?;
+            // Beside tonic-prost-build's `<module>.rs`, under the same module naming.
+            let package = file.name.trim_end_matches(".mcp_auth.rs");
+            let package = if package == "_" { "" } else { package };
+            let name = crate::render::prost_build_file_name(package, ".mcp_auth.rs");
+            std::fs::write(out_dir.join(name), file.content)?;
         }
         Ok(())
     }

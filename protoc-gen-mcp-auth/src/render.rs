@@ -11,17 +11,28 @@ use heck::ToSnakeCase;
 
 use crate::model::{Access, Method, Package, Service, sanitize};
 
-/// The name of the file generated for `package`, beside prost's `<package>.rs` (prost names
-/// the module path, so keyword components are raw: `a.r#type.rs`).
+/// The name of the file generated for `package`, named like protoc-gen-prost's `<package>.rs`
+/// beside it (`_` for no package). The build.rs builder renames it to prost-build's module
+/// naming, which differs for keyword components (`a.r#type`).
 pub(crate) fn file_name(package: &str) -> String {
     if package.is_empty() {
-        return "_.mcp_auth.rs".to_owned();
+        "_.mcp_auth.rs".to_owned()
+    } else {
+        format!("{package}.mcp_auth.rs")
+    }
+}
+
+/// The name prost-build (and so tonic-prost-build) gives the file of `package`, with
+/// `suffix` (`.rs`, `.mcp_auth.rs`).
+pub(crate) fn prost_build_file_name(package: &str, suffix: &str) -> String {
+    if package.is_empty() {
+        return format!("_{suffix}");
     }
     let module: Vec<String> = package
         .split('.')
         .map(|part| sanitize(&part.to_snake_case()))
         .collect();
-    format!("{}.mcp_auth.rs", module.join("."))
+    format!("{}{suffix}", module.join("."))
 }
 
 /// The source of one package's file.

@@ -317,9 +317,10 @@ fn buf_generate_with_prost_and_tonic_builds_a_crate() {
              plugins:\n\
              \x20 - local: {prost}\n\
              \x20   out: src/gen\n\
+             \x20   opt: [flat_output_dir=true]\n\
              \x20 - local: {tonic}\n\
              \x20   out: src/gen\n\
-             \x20   opt: [no_client=true]\n\
+             \x20   opt: [flat_output_dir=true, no_client=true]\n\
              \x20 - local: {auth}\n\
              \x20   out: src/gen\n",
             prost = plugin("protoc-gen-prost"),
@@ -366,26 +367,23 @@ fn buf_generate_with_prost_and_tonic_builds_a_crate() {
 }
 
 const GENERATED_CRATE_LIB: &str = r#"
+// protoc-gen-prost's `<package>.rs` includes protoc-gen-tonic's `<package>.tonic.rs` itself.
 #![allow(dead_code)]
 pub mod fixtures {
     pub mod echo {
         include!("gen/fixtures.echo.rs");
-        include!("gen/fixtures.echo.tonic.rs");
         include!("gen/fixtures.echo.mcp_auth.rs");
     }
     pub mod streaming {
         include!("gen/fixtures.streaming.rs");
-        include!("gen/fixtures.streaming.tonic.rs");
         include!("gen/fixtures.streaming.mcp_auth.rs");
     }
     pub mod public {
         include!("gen/fixtures.public.rs");
-        include!("gen/fixtures.public.tonic.rs");
         include!("gen/fixtures.public.mcp_auth.rs");
     }
     pub mod defaults {
         include!("gen/fixtures.defaults.rs");
-        include!("gen/fixtures.defaults.tonic.rs");
         include!("gen/fixtures.defaults.mcp_auth.rs");
     }
     pub mod common {
@@ -393,10 +391,13 @@ pub mod fixtures {
             include!("gen/fixtures.common.v1.rs");
         }
     }
+    pub mod r#type {
+        include!("gen/fixtures.type.rs");
+        include!("gen/fixtures.type.mcp_auth.rs");
+    }
     pub mod nested {
         pub mod v1 {
             include!("gen/fixtures.nested.v1.rs");
-            include!("gen/fixtures.nested.v1.tonic.rs");
             include!("gen/fixtures.nested.v1.mcp_auth.rs");
         }
     }
