@@ -1,10 +1,17 @@
 //! `#[handlers]`: check each handler's proof argument with errors on the user's own tokens.
+//!
+//! Every generated handler takes `&self`, the proof, then the request. The attribute:
+//! - reports a handler with another number of arguments in words about authorization;
+//! - writes the proof argument's type as `<policy::Rpc as ProofOf<C>>::Proof`, which is the
+//!   trait's own type, so a wrong proof is not also a signature mismatch;
+//! - checks the type the user wrote with `ProofFor<policy::Rpc>`, whose diagnostic names the
+//!   RPC and the proof it needs, spanned on that type.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, ImplItem, ItemImpl};
+use syn::{FnArg, ImplItem, ItemImpl, PathArguments};
 
 use crate::ident;
 
@@ -16,7 +23,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             "`#[mcp_auth::handlers]` takes no arguments",
         ));
     }
-    let item_impl: ItemImpl = match syn::parse2(item.clone()) {
+    let mut item_impl: ItemImpl = match syn::parse2(item.clone()) {
         Ok(item_impl) => item_impl,
         Err(_) => {
             let error = syn::Error::new(
@@ -37,34 +44,61 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         return quote!(#error #item_impl);
     };
 
-    // The markers live in `policy`, beside the trait.
+    // The markers live in `policy`, beside the trait; the claims type is the trait's argument.
     let mut policy_module = trait_path.clone();
-    policy_module.segments.pop();
+    let claims = match policy_module
+        .segments
+        .pop()
+        .map(|p| p.into_value().arguments)
+    {
+        Some(PathArguments::AngleBracketed(args)) if args.args.len() == 1 => {
+            let arg = &args.args[0];
+            quote!(#arg)
+        }
+        _ => quote!(::mcp_auth::StandardClaims),
+    };
     policy_module.segments.push(syn::parse_quote!(policy));
 
     let mut checks = Vec::new();
-    for impl_item in &item_impl.items {
+    for impl_item in &mut item_impl.items {
         let ImplItem::Fn(handler) = impl_item else {
             continue;
         };
         let name = handler.sig.ident.unraw().to_string();
         let marker = ident::ident(&ident::to_upper_camel(&name), handler.sig.ident.span());
         let expected = quote!(#policy_module::#marker);
-        let proof = handler.sig.inputs.iter().find_map(|arg| match arg {
-            FnArg::Typed(pat_type) => Some(&pat_type.ty),
-            FnArg::Receiver(_) => None,
-        });
-        match proof {
-            Some(ty) => checks.push(quote_spanned! {ty.span()=>
-                __mcp_auth_proof_for::<#ty, #expected>();
-            }),
-            None => errors.push(syn::Error::new(
-                handler.sig.span(),
-                format!(
-                    "handler `{name}` must take `Authorized<C, policy::{marker}>` as its first \
-                     argument after `&self`"
-                ),
-            )),
+        let projected: syn::Type =
+            syn::parse_quote!(<#expected as ::mcp_auth::codegen::ProofOf<#claims>>::Proof);
+        let shape = format!(
+            "handler `{name}` takes two arguments after `&self`: the proof \
+             `Authorized<C, policy::{marker}>` (`Public<policy::{marker}>` for a public RPC), \
+             then the request"
+        );
+        let receiver = usize::from(handler.sig.receiver().is_some());
+        let typed = handler.sig.inputs.len() - receiver;
+        match typed {
+            2 => {
+                let Some(FnArg::Typed(proof)) = handler.sig.inputs.iter_mut().nth(receiver) else {
+                    continue;
+                };
+                let written = std::mem::replace(&mut *proof.ty, projected);
+                checks.push(quote_spanned! {written.span()=>
+                    __mcp_auth_proof_for::<#written, #expected>();
+                });
+            }
+            1 => {
+                let only = &handler.sig.inputs[receiver];
+                errors.push(syn::Error::new(
+                    only.span(),
+                    format!("{shape}; this one has no proof"),
+                ));
+                // Add the missing proof so the signature matches and this is the only error.
+                handler
+                    .sig
+                    .inputs
+                    .insert(receiver, syn::parse_quote!(_: #projected));
+            }
+            _ => errors.push(syn::Error::new(handler.sig.ident.span(), shape)),
         }
     }
 

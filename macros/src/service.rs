@@ -252,13 +252,21 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                 ),
             ),
             1 => {}
-            _ => push(
-                rpc.rule_span,
-                format!(
-                    "rpc `{name}` combines `public`, `authenticated` and `scopes`; \
-                     give exactly one"
-                ),
-            ),
+            _ => {
+                let given: Vec<&str> = ["`public`", "`authenticated`", "`scopes`"]
+                    .into_iter()
+                    .zip(who)
+                    .filter_map(|(field, set)| set.then_some(field))
+                    .collect();
+                push(
+                    rpc.rule_span,
+                    format!(
+                        "rpc `{name}` combines {}; a rule is exactly one of `public`, \
+                         `authenticated` or `scopes`",
+                        given.join(" and ")
+                    ),
+                );
+            }
         }
         if let Some((span, scopes)) = &rule.scopes {
             if scopes.is_empty() {
@@ -458,6 +466,18 @@ fn render(service: &ServiceDef) -> TokenStream {
                         message_rate_limit: #message_rate_limit,
                     },
                 };
+            }
+        });
+        let (kind_trait, proof_type) = if public {
+            (quote!(PublicRpc), quote!(#rt::Public<#marker>))
+        } else {
+            (quote!(ProtectedRpc), quote!(#rt::Authorized<C, #marker>))
+        };
+        markers.push(quote! {
+            impl #rt::#kind_trait for #marker {}
+
+            impl<C> #rt::ProofOf<C> for #marker {
+                type Proof = #proof_type;
             }
         });
         marker_paths.push(quote!(<policy::#marker as #rt::Policy>::POLICY));

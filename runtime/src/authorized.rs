@@ -113,11 +113,35 @@ impl<P: Policy> fmt::Debug for Public<P> {
 /// the RPC `P`. The `#[mcp_auth::handlers]` attribute uses it to check each handler's first
 /// argument.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not the proof of authorization for `{P}`",
+    message = "`{Self}` is not the proof of authorization for the RPC `{P}`",
     label = "this handler serves `{P}`",
-    note = "a handler takes `mcp_auth::Authorized<C, {P}>` (or `mcp_auth::Public<{P}>` for a public RPC) as its first argument after `&self`"
+    note = "a handler takes `mcp_auth::Authorized<C, {P}>` (or `mcp_auth::Public<{P}>` for a public RPC) as its first argument after `&self`; only the mcp-auth `Authorizer` creates them"
 )]
 pub trait ProofFor<P> {}
 
-impl<C, P> ProofFor<P> for Authorized<C, P> {}
-impl<P> ProofFor<P> for Public<P> {}
+impl<C, P: ProtectedRpc> ProofFor<P> for Authorized<C, P> {}
+impl<P: PublicRpc> ProofFor<P> for Public<P> {}
+
+/// Marks the policy marker of an RPC that needs credentials. Implemented by the generated code.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the RPC `{Self}` is public: its handler takes `mcp_auth::Public<{Self}>`, not `Authorized`",
+    label = "a public RPC has no caller to authorize"
+)]
+pub trait ProtectedRpc: Policy {}
+
+/// Marks the policy marker of a public RPC (`public: true`). Implemented by the generated code.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the RPC `{Self}` is not public: its handler takes `mcp_auth::Authorized<C, {Self}>`, not `Public`",
+    label = "this RPC requires credentials"
+)]
+pub trait PublicRpc: Policy {}
+
+/// The proof type of the RPC `Self` for claims `C`: `Authorized<C, Self>` or `Public<Self>`.
+/// Implemented by the generated code; `#[mcp_auth::handlers]` writes handler signatures with it.
+#[doc(hidden)]
+pub trait ProofOf<C> {
+    /// The proof the RPC's handler takes.
+    type Proof;
+}

@@ -5,7 +5,7 @@
 pub use tonic;
 pub use tonic::async_trait;
 
-pub use crate::authorized::ProofFor;
+pub use crate::authorized::{ProofFor, ProofOf, ProtectedRpc, PublicRpc};
 pub use crate::policy::{
     Access, IdentityRequirement, MethodKind, MethodPolicy, Policy, ServicePolicy, StreamChecks,
 };

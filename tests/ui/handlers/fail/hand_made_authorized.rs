@@ -1,0 +1,37 @@
+include!("../../support/tonic_echo.rs");
+
+mcp_auth::service! {
+    service demo.Echo {
+        rpc Say(SayRequest) returns (SayResponse) { scopes: ["echo:say"] }
+        rpc Ping(SayRequest) returns (SayResponse) { public }
+    }
+}
+
+use mcp_auth::{Public, StandardClaims};
+use tonic::{Request, Response, Status};
+
+/// Looks like `mcp_auth::Authorized`, but anyone can make one.
+pub struct Authorized<C, P>(std::marker::PhantomData<(C, P)>);
+
+struct Impl;
+
+#[mcp_auth::handlers]
+impl echo_auth::Echo for Impl {
+    async fn say(
+        &self,
+        _auth: Authorized<StandardClaims, echo_auth::policy::Say>,
+        _request: Request<SayRequest>,
+    ) -> Result<Response<SayResponse>, Status> {
+        Ok(Response::new(SayResponse::default()))
+    }
+
+    async fn ping(
+        &self,
+        _public: Public<echo_auth::policy::Ping>,
+        _request: Request<SayRequest>,
+    ) -> Result<Response<SayResponse>, Status> {
+        Ok(Response::new(SayResponse::default()))
+    }
+}
+
+fn main() {}

@@ -1,0 +1,26 @@
+include!("../../support/tonic_echo.rs");
+
+mcp_auth::service! {
+    service demo.Echo {
+        rpc Say(SayRequest) returns (SayResponse) { scopes: ["echo:say"] }
+        rpc Ping(SayRequest) returns (SayResponse) { public }
+    }
+}
+
+use mcp_auth::{Authorized, StandardClaims};
+use tonic::{Request, Response, Status};
+
+struct Impl;
+
+#[mcp_auth::handlers]
+impl echo_auth::Echo for Impl {
+    async fn say(
+        &self,
+        _auth: Authorized<StandardClaims, echo_auth::policy::Say>,
+        _request: Request<SayRequest>,
+    ) -> Result<Response<SayResponse>, Status> {
+        Ok(Response::new(SayResponse::default()))
+    }
+}
+
+fn main() {}
