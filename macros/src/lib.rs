@@ -14,7 +14,7 @@ use proc_macro::TokenStream;
 /// written by hand next to code from `tonic-prost-build`. Message types are resolved from the
 /// invocation's module.
 ///
-/// ```ignore
+/// ```text
 /// mcp_auth::service! {
 ///     /// Tools over gRPC.
 ///     service mcp.McpService {
@@ -48,7 +48,7 @@ pub fn service(input: TokenStream) -> TokenStream {
 /// Checks an implementation of a generated service trait: every handler must take the proof
 /// of authorization for its own RPC as its first argument after `&self`.
 ///
-/// ```ignore
+/// ```text
 /// #[mcp_auth::handlers]
 /// impl mcp_service_auth::McpService for Tools {
 ///     async fn list_tools(

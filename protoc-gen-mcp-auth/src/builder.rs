@@ -13,7 +13,7 @@ use crate::{AUTH_PROTO, AUTH_PROTO_NAME};
 
 /// Generates everything a tonic server with mcp-auth needs from annotated `.proto` files.
 ///
-/// ```no_run
+/// ```text
 /// // build.rs
 /// fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     protoc_gen_mcp_auth::Builder::new().compile(&["proto/tools/v1/tools.proto"], &["proto"])?;

@@ -295,3 +295,246 @@ fn install_crypto_provider() {
         &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    const SECRET: &[u8] = b"a unit-test secret of 32 bytes!!";
+    const NOW: u64 = 2_000_000_000;
+
+    fn claims() -> Value {
+        json!({"iss": "https://iss", "aud": "aud", "sub": "alice", "exp": NOW + 300, "iat": NOW})
+    }
+
+    fn hs(claims: &Value) -> String {
+        jsonwebtoken::encode(
+            &Header::default(),
+            claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    fn authenticator(key: JwtKey) -> JwtAuthenticator {
+        JwtAuthenticator::builder()
+            .issuer("https://iss")
+            .audience("aud")
+            .key(key)
+            .build()
+            .unwrap()
+    }
+
+    fn invalid(result: Result<StandardClaims, AuthError>) -> bool {
+        matches!(result, Err(AuthError::InvalidToken(_)))
+    }
+
+    fn with_header(header: Value, claims: &Value, sign_with: Option<&[u8]>) -> String {
+        let h = URL_SAFE_NO_PAD.encode(header.to_string());
+        let c = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let signing_input = format!("{h}.{c}");
+        let signature = match sign_with {
+            None => String::new(),
+            Some(secret) => {
+                // Re-sign the exact header with HS256 through jsonwebtoken's crypto.
+                let key = EncodingKey::from_secret(secret);
+                jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::HS256)
+                    .unwrap()
+            }
+        };
+        format!("{signing_input}.{signature}")
+    }
+
+    #[test]
+    fn a_valid_hs256_token_is_accepted() {
+        let claims = authenticator(JwtKey::hs256(SECRET))
+            .verify(&hs(&claims()), NOW)
+            .unwrap();
+        assert_eq!(claims.subject(), "alice");
+    }
+
+    #[test]
+    fn the_algorithm_comes_from_the_key_never_the_header() {
+        let auth = authenticator(JwtKey::hs256(SECRET));
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &claims(),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(
+            invalid(auth.verify(&hs384, NOW)),
+            "HS384 accepted by an HS256 key"
+        );
+        let none = with_header(json!({"alg": "none", "typ": "JWT"}), &claims(), None);
+        assert!(invalid(auth.verify(&none, NOW)), "alg none accepted");
+        let none = format!("{}sig", none);
+        assert!(invalid(auth.verify(&none, NOW)));
+    }
+
+    #[test]
+    fn hs_rs_confusion_with_the_public_key_as_secret_fails() {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let public_pem = key.public_key_pem();
+        let auth = authenticator(JwtKey::es256_pem(public_pem.as_bytes()).unwrap());
+        let forged = jsonwebtoken::encode(
+            &Header::default(),
+            &claims(),
+            &EncodingKey::from_secret(public_pem.as_bytes()),
+        )
+        .unwrap();
+        assert!(invalid(auth.verify(&forged, NOW)));
+
+        let es256 = jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &claims(),
+            &EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(auth.verify(&es256, NOW).unwrap().subject(), "alice");
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match_and_be_present() {
+        let auth = authenticator(JwtKey::hs256(SECRET));
+        for (field, value) in [
+            ("iss", json!("https://other")),
+            ("aud", json!("other")),
+            ("aud", json!(["other", "another"])),
+        ] {
+            let mut c = claims();
+            c[field] = value;
+            assert!(invalid(auth.verify(&hs(&c), NOW)), "{field} accepted");
+        }
+        for field in ["iss", "aud"] {
+            let mut c = claims();
+            c.as_object_mut().unwrap().remove(field);
+            assert!(
+                invalid(auth.verify(&hs(&c), NOW)),
+                "missing {field} accepted"
+            );
+        }
+        let mut c = claims();
+        c["aud"] = json!(["other", "aud"]);
+        assert!(auth.verify(&hs(&c), NOW).is_ok());
+    }
+
+    #[test]
+    fn time_claims_are_checked_against_the_given_clock_with_leeway() {
+        let auth = authenticator(JwtKey::hs256(SECRET));
+        let token = hs(&claims());
+        assert!(
+            auth.verify(&token, NOW + 300 + 60).is_ok(),
+            "inside the leeway"
+        );
+        assert_eq!(
+            auth.verify(&token, NOW + 300 + 61).unwrap_err(),
+            AuthError::Expired
+        );
+        let mut c = claims();
+        c["nbf"] = json!(NOW + 120);
+        assert!(invalid(auth.verify(&hs(&c), NOW)), "not yet valid accepted");
+        let mut c = claims();
+        c["iat"] = json!(NOW + 120);
+        assert!(
+            invalid(auth.verify(&hs(&c), NOW)),
+            "issued in the future accepted"
+        );
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove("exp");
+        assert!(invalid(auth.verify(&hs(&c), NOW)), "missing exp accepted");
+        let mut c = claims();
+        c["exp"] = json!("soon");
+        assert!(invalid(auth.verify(&hs(&c), NOW)), "string exp accepted");
+    }
+
+    #[test]
+    fn typ_and_crit_headers_are_checked() {
+        let auth = authenticator(JwtKey::hs256(SECRET));
+        for typ in ["JWT", "at+jwt", "application/at+jwt"] {
+            let token = with_header(json!({"alg": "HS256", "typ": typ}), &claims(), Some(SECRET));
+            assert!(auth.verify(&token, NOW).is_ok(), "typ {typ} refused");
+        }
+        let token = with_header(
+            json!({"alg": "HS256", "typ": "secevent+jwt"}),
+            &claims(),
+            Some(SECRET),
+        );
+        assert!(invalid(auth.verify(&token, NOW)));
+        let token = with_header(
+            json!({"alg": "HS256", "crit": ["exp"], "exp": 1}),
+            &claims(),
+            Some(SECRET),
+        );
+        assert!(invalid(auth.verify(&token, NOW)));
+    }
+
+    #[test]
+    fn kid_selects_the_key_and_an_unknown_kid_fails() {
+        let other: &[u8] = b"another unit-test secret, 32 b!!";
+        let auth = JwtAuthenticator::<StandardClaims>::builder()
+            .issuer("https://iss")
+            .audience("aud")
+            .key(JwtKey::hs256(other).with_kid("old"))
+            .key(JwtKey::hs256(SECRET).with_kid("new"))
+            .build()
+            .unwrap();
+        let mut header = Header::default();
+        header.kid = Some("new".into());
+        let token =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(SECRET)).unwrap();
+        assert!(auth.verify(&token, NOW).is_ok());
+        header.kid = Some("old".into());
+        let token =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(SECRET)).unwrap();
+        assert!(
+            invalid(auth.verify(&token, NOW)),
+            "wrong key for kid accepted"
+        );
+        header.kid = Some("missing".into());
+        let token =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(SECRET)).unwrap();
+        assert!(invalid(auth.verify(&token, NOW)));
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let auth = authenticator(JwtKey::hs256(SECRET));
+        let token = hs(&claims());
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut c = claims();
+        c["sub"] = json!("mallory");
+        parts[1] = URL_SAFE_NO_PAD.encode(c.to_string());
+        assert!(invalid(auth.verify(&parts.join("."), NOW)));
+        let mut sig = parts[2].clone().into_bytes();
+        sig[0] = if sig[0] == b'A' { b'B' } else { b'A' };
+        let tampered = format!(
+            "{}.{}.{}",
+            token.split('.').next().unwrap(),
+            token.split('.').nth(1).unwrap(),
+            String::from_utf8(sig).unwrap()
+        );
+        assert!(invalid(auth.verify(&tampered, NOW)));
+    }
+
+    #[test]
+    fn the_builder_requires_issuer_audience_and_a_strong_key() {
+        let base = || JwtAuthenticator::<StandardClaims>::builder();
+        let msg = |b: JwtAuthenticatorBuilder| b.build().unwrap_err().to_string();
+        assert!(msg(base().audience("a").key(JwtKey::hs256(SECRET))).contains("no issuer"));
+        assert!(msg(base().issuer("i").key(JwtKey::hs256(SECRET))).contains("no audience"));
+        assert!(msg(base().issuer("i").audience("a")).contains("no verification key"));
+        assert!(
+            msg(base()
+                .issuer("i")
+                .audience("a")
+                .key(JwtKey::hs256(b"short")))
+            .contains("at least 32 bytes")
+        );
+        assert!(JwtKey::es256_pem(b"not a pem").is_err());
+    }
+}

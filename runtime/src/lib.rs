@@ -7,6 +7,7 @@ pub mod claims;
 pub mod clock;
 #[doc(hidden)]
 pub mod codegen;
+pub mod coverage;
 mod error;
 pub mod jwt;
 pub mod policy;
@@ -26,7 +27,7 @@ pub use mcp_auth_macros::{handlers, service};
 /// messages with tonic's service (`<package>.rs`) and the authorization layer
 /// (`<package>.mcp_auth.rs`). Use it inside the module that stands for the package.
 ///
-/// ```ignore
+/// ```text
 /// pub mod tools {
 ///     pub mod v1 {
 ///         mcp_auth::include_proto!("tools.v1");

@@ -457,3 +457,88 @@ async fn unchecked_expiry_keeps_a_stream_open_past_exp() {
     tx.send(item("two")).await.unwrap();
     assert_eq!(replies.message().await.unwrap().unwrap().name, "two");
 }
+
+/// A service mounted with its plain tonic server, bypassing mcp-auth.
+struct Unchecked(Arc<AtomicUsize>);
+
+#[tonic::async_trait]
+impl echo::echo_server::Echo for Unchecked {
+    async fn say(
+        &self,
+        request: Request<echo::SayRequest>,
+    ) -> Result<Response<echo::SayResponse>, Status> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(echo::SayResponse {
+            message: request.into_inner().message,
+        }))
+    }
+
+    async fn shout(
+        &self,
+        request: Request<echo::SayRequest>,
+    ) -> Result<Response<echo::SayResponse>, Status> {
+        self.say(request).await
+    }
+
+    async fn who_am_i(
+        &self,
+        _request: Request<echo::WhoAmIRequest>,
+    ) -> Result<Response<echo::WhoAmIResponse>, Status> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(echo::WhoAmIResponse::default()))
+    }
+}
+
+#[tokio::test]
+async fn the_coverage_layer_refuses_services_mounted_without_mcp_auth() {
+    let unchecked_calls = Arc::new(AtomicUsize::new(0));
+    let authenticator = JwtAuthenticator::<C>::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .key(JwtKey::hs256(SECRET))
+        .build()
+        .unwrap();
+    let authorizer = Authorizer::with_clock(authenticator, ManualClock::new(NOW));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Server::builder()
+        .layer(mcp_auth::coverage::CoverageLayer::new([
+            &streaming::streams_auth::POLICY,
+        ]))
+        .add_service(streaming::streams_auth::server(
+            Handlers(Arc::new(Calls::default())),
+            authorizer,
+        ))
+        .add_service(echo::echo_server::EchoServer::new(Unchecked(Arc::clone(
+            &unchecked_calls,
+        ))));
+    tokio::spawn(
+        router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    let mut echo = echo::echo_client::EchoClient::new(channel.clone());
+    let status = echo
+        .say(with_token(say(), &token("echo:say", 600)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    let status = echo.who_am_i(echo::WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(unchecked_calls.load(Ordering::SeqCst), 0);
+
+    let mut streams = streaming::streams_client::StreamsClient::new(channel);
+    let item = streaming::Item {
+        name: "covered".into(),
+        size: None,
+    };
+    let reply = streams
+        .unary(with_token(item, &token("items:read", 600)))
+        .await
+        .unwrap();
+    assert_eq!(reply.into_inner().name, "covered");
+}
