@@ -483,8 +483,10 @@ mod tests {
             .key(JwtKey::hs256(SECRET).with_kid("new"))
             .build()
             .unwrap();
-        let mut header = Header::default();
-        header.kid = Some("new".into());
+        let mut header = Header {
+            kid: Some("new".into()),
+            ..Header::default()
+        };
         let token =
             jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret(SECRET)).unwrap();
         assert!(auth.verify(&token, NOW).is_ok());
