@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::claims::Claims;
+use crate::mtls::PeerIdentity;
 use crate::policy::{MethodPolicy, Policy};
 
 /// Proof that the caller passed the checks of the RPC named by `P`.
@@ -13,42 +14,65 @@ use crate::policy::{MethodPolicy, Policy};
 /// the only constructor is the [`Authorizer`](crate::Authorizer)'s check, which the generated
 /// adapter runs before it calls the handler. `P` is the marker of one RPC (`policy::ListTools`),
 /// so a proof for one RPC cannot be handed to another.
+///
+/// The caller presented a verified token, a verified client certificate, or both, as the RPC's
+/// `identity` requires.
 pub struct Authorized<C, P> {
-    claims: Arc<C>,
+    claims: Option<Arc<C>>,
+    certificate: Option<Arc<PeerIdentity>>,
     _policy: PhantomData<fn() -> P>,
 }
 
 impl<C: Claims, P: Policy> Authorized<C, P> {
-    pub(crate) fn new(claims: Arc<C>) -> Self {
+    pub(crate) fn new(claims: Option<Arc<C>>, certificate: Option<Arc<PeerIdentity>>) -> Self {
+        debug_assert!(claims.is_some() || certificate.is_some());
         Self {
             claims,
+            certificate,
             _policy: PhantomData,
         }
     }
 
-    /// The verified claims of the caller's token.
-    pub fn claims(&self) -> &C {
-        &self.claims
+    /// The verified claims of the caller's token, when it presented one.
+    pub fn claims(&self) -> Option<&C> {
+        self.claims.as_deref()
     }
 
     /// The verified claims, shared.
-    pub fn claims_arc(&self) -> &Arc<C> {
-        &self.claims
+    pub fn claims_arc(&self) -> Option<&Arc<C>> {
+        self.claims.as_ref()
     }
 
-    /// The caller's subject.
+    /// The identity of the caller's client certificate, when it presented one.
+    pub fn certificate(&self) -> Option<&PeerIdentity> {
+        self.certificate.as_deref()
+    }
+
+    /// Who is calling: the token's subject, else the certificate's identity.
     pub fn subject(&self) -> &str {
-        self.claims.subject()
+        match (&self.claims, &self.certificate) {
+            (Some(claims), _) => claims.subject(),
+            (None, Some(certificate)) => certificate.name(),
+            (None, None) => "",
+        }
     }
 
-    /// Whether the caller's token grants `scope` (beyond those the RPC required).
+    /// Whether the caller holds `scope`, through its token or its certificate's grant.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.claims.has_scope(scope)
+        self.claims.as_ref().is_some_and(|c| c.has_scope(scope))
+            || self.certificate.as_ref().is_some_and(|c| c.has_scope(scope))
     }
 
-    /// When the caller's token expires, in seconds since the Unix epoch.
+    /// When the caller's credentials stop being valid, in seconds since the Unix epoch: the
+    /// token's `exp` or the certificate's `notAfter`, whichever comes first.
     pub fn expires_at(&self) -> u64 {
-        self.claims.expires_at()
+        let token = self.claims.as_ref().map(|c| c.expires_at());
+        let certificate = self.certificate.as_ref().map(|c| c.not_after());
+        match (token, certificate) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => 0,
+        }
     }
 
     /// The policy the caller was checked against.
@@ -60,7 +84,8 @@ impl<C: Claims, P: Policy> Authorized<C, P> {
 impl<C, P> Clone for Authorized<C, P> {
     fn clone(&self) -> Self {
         Self {
-            claims: Arc::clone(&self.claims),
+            claims: self.claims.clone(),
+            certificate: self.certificate.clone(),
             _policy: PhantomData,
         }
     }
@@ -71,6 +96,7 @@ impl<C: Claims, P: Policy> fmt::Debug for Authorized<C, P> {
         f.debug_struct("Authorized")
             .field("method", &P::POLICY.path)
             .field("subject", &self.subject())
+            .field("certificate", &self.certificate().map(PeerIdentity::name))
             .field("expires_at", &self.expires_at())
             .finish()
     }

@@ -22,6 +22,10 @@ pub enum AuthError {
     /// The token's `exp` has passed.
     #[error("token expired")]
     Expired,
+    /// The client certificate, verified by TLS, does not name a caller (two URI SANs, a CA
+    /// certificate, no name at all) or has expired since the connection was made.
+    #[error("invalid client certificate: {0}")]
+    InvalidCertificate(&'static str),
     /// The caller presented a kind of credential the RPC does not accept.
     #[error("credential not accepted by this method: {0}")]
     CredentialNotAccepted(&'static str),
@@ -39,6 +43,9 @@ impl AuthError {
     /// `www-authenticate` challenge in the metadata.
     pub fn to_status(&self) -> Status {
         let (mut status, challenge) = match self {
+            Self::InvalidCertificate(_) => {
+                return Status::unauthenticated("invalid credentials");
+            }
             Self::MissingCredentials | Self::CredentialNotAccepted(_) => (
                 Status::unauthenticated("missing credentials"),
                 "Bearer".to_owned(),
@@ -79,6 +86,7 @@ impl AuthError {
             Self::InvalidToken(_) => "invalid_token",
             Self::Expired => "token_expired",
             Self::CredentialNotAccepted(_) => "credential_not_accepted",
+            Self::InvalidCertificate(_) => "invalid_certificate",
             Self::InsufficientScope { .. } => "insufficient_scope",
         }
     }

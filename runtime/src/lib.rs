@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod authenticate;
 mod authorized;
 mod authorizer;
@@ -10,12 +11,14 @@ pub mod codegen;
 pub mod coverage;
 mod error;
 pub mod jwt;
+pub mod mtls;
 pub mod policy;
 mod stream;
 
 pub use authenticate::{Authentication, Authenticator, CallContext, Credential};
 pub use authorized::{Authorized, ProofFor, Public};
-pub use authorizer::{AUDIT_TARGET, Authorizer};
+pub use audit::{AUDIT_TARGET, AuditEvent, AuditSink, Decision};
+pub use authorizer::{Authorizer, AuthorizerBuilder};
 pub use claims::{Claims, StandardClaims};
 pub use error::{AuthError, ConfigError};
 pub use policy::{MethodPolicy, Policy, ServicePolicy};

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use tonic::codegen::tokio_stream::Stream;
 use tonic::{Status, Streaming};
 
-use crate::authorizer::AUDIT_TARGET;
+use crate::audit::{AuditEvent, Auditor, Decision};
 use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::policy::MethodPolicy;
@@ -25,6 +25,7 @@ pub struct GuardedStream<T> {
     subject: Option<Arc<str>>,
     expires_at: Option<u64>,
     clock: Arc<dyn Clock>,
+    auditor: Auditor,
     ended: bool,
 }
 
@@ -35,6 +36,7 @@ impl<T> GuardedStream<T> {
         subject: Option<Arc<str>>,
         expires_at: Option<u64>,
         clock: Arc<dyn Clock>,
+        auditor: Auditor,
     ) -> Self {
         Self {
             inner,
@@ -42,6 +44,7 @@ impl<T> GuardedStream<T> {
             subject,
             expires_at,
             clock,
+            auditor,
             ended: false,
         }
     }
@@ -80,14 +83,15 @@ impl<T> Stream for GuardedStream<T> {
             Ok(()) => Poll::Ready(Some(Ok(message))),
             Err(error) => {
                 self.ended = true;
-                tracing::info!(
-                    target: AUDIT_TARGET,
-                    method = self.policy.path,
-                    subject = self.subject.as_deref(),
-                    decision = "deny",
-                    reason = error.reason(),
-                    "stream message refused"
-                );
+                let detail = error.to_string();
+                self.auditor.record(&AuditEvent {
+                    method: self.policy.path,
+                    subject: self.subject.as_deref(),
+                    certificate: None,
+                    decision: Decision::Deny,
+                    reason: error.reason(),
+                    detail: Some(&detail),
+                });
                 Poll::Ready(Some(Err(error.to_status())))
             }
         }

@@ -7,7 +7,7 @@ use tonic::codegen::http;
 use tower_service::Service;
 
 use super::layer::Covered;
-use crate::authorizer::AUDIT_TARGET;
+use crate::audit::AUDIT_TARGET;
 
 /// Service that refuses calls to methods without a policy; made by
 /// [`CoverageLayer`](super::CoverageLayer).
