@@ -9,6 +9,7 @@ fn main() {
         "fixtures/public.proto",
         "fixtures/nested/v1/nested.proto",
         "fixtures/keywords.proto",
+        "fixtures/identity.proto",
     ]
     .map(|p| format!("{root}/{p}"));
     if let Err(error) = protoc_gen_mcp_auth::Builder::new()

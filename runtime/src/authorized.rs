@@ -60,7 +60,10 @@ impl<C: Claims, P: Policy> Authorized<C, P> {
     /// Whether the caller holds `scope`, through its token or its certificate's grant.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.claims.as_ref().is_some_and(|c| c.has_scope(scope))
-            || self.certificate.as_ref().is_some_and(|c| c.has_scope(scope))
+            || self
+                .certificate
+                .as_ref()
+                .is_some_and(|c| c.has_scope(scope))
     }
 
     /// When the caller's credentials stop being valid, in seconds since the Unix epoch: the

@@ -15,7 +15,6 @@ use crate::mtls::{PeerIdentities, PeerIdentity};
 use crate::policy::{Access, IdentityRequirement, MethodPolicy, Policy};
 use crate::stream::GuardedStream;
 
-
 /// Authenticates callers and checks them against a method's policy; the only source of
 /// [`Authorized`] proofs. Cheap to clone.
 ///
@@ -154,7 +153,10 @@ impl<C: Claims> Authorizer<C> {
     ///
     /// The generated adapters call this before every handler. On failure the status is ready
     /// to return to the caller: generic message, `www-authenticate` challenge.
-    pub fn authorize<P: Policy, T>(&self, request: &Request<T>) -> Result<Authorized<C, P>, Status> {
+    pub fn authorize<P: Policy, T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Authorized<C, P>, Status> {
         let policy = &P::POLICY;
         let now = self.inner.clock.now();
         let certificate = match &self.inner.peers {
@@ -228,7 +230,14 @@ impl<C: Claims> Authorizer<C> {
         let subject: Arc<str> = auth.subject().into();
         let auditor = self.inner.auditor.clone();
         request.map(|stream| {
-            GuardedStream::new(stream, &P::POLICY, Some(subject), expires_at, clock, auditor)
+            GuardedStream::new(
+                stream,
+                &P::POLICY,
+                Some(subject),
+                expires_at,
+                clock,
+                auditor,
+            )
         })
     }
 

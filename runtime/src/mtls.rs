@@ -125,7 +125,8 @@ impl PeerIdentities {
         let Some(leaf) = chain.first() else {
             return Ok(None);
         };
-        self.identify_der(leaf.as_ref()).map(|identity| Some(Arc::new(identity)))
+        self.identify_der(leaf.as_ref())
+            .map(|identity| Some(Arc::new(identity)))
     }
 
     /// Names the holder of a DER-encoded leaf certificate, which the caller has verified.
@@ -181,7 +182,11 @@ impl PeerIdentities {
             }
         };
         let not_after = u64::try_from(certificate.validity().not_after.timestamp()).unwrap_or(0);
-        let scopes = self.grants.get(&name).cloned().unwrap_or_else(|| Arc::from([]));
+        let scopes = self
+            .grants
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from([]));
         Ok(PeerIdentity {
             name,
             kind,
@@ -234,7 +239,9 @@ mod tests {
         assert!(dns.scopes().is_empty());
 
         let cn = ids
-            .identify_der(&leaf(|p| p.distinguished_name.push(DnType::CommonName, "batch")))
+            .identify_der(&leaf(|p| {
+                p.distinguished_name.push(DnType::CommonName, "batch")
+            }))
             .unwrap();
         assert_eq!(cn.name(), "cn:batch");
     }

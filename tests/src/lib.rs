@@ -25,6 +25,9 @@ pub mod fixtures {
             mcp_auth::include_proto!("fixtures.nested.v1");
         }
     }
+    pub mod identity {
+        mcp_auth::include_proto!("fixtures.identity");
+    }
     pub mod r#type {
         mcp_auth::include_proto!("fixtures.r#type");
     }
