@@ -15,9 +15,9 @@ pub mod mtls;
 pub mod policy;
 mod stream;
 
+pub use audit::{AUDIT_TARGET, AuditEvent, AuditSink, Decision};
 pub use authenticate::{Authentication, Authenticator, CallContext, Credential};
 pub use authorized::{Authorized, ProofFor, Public};
-pub use audit::{AUDIT_TARGET, AuditEvent, AuditSink, Decision};
 pub use authorizer::{Authorizer, AuthorizerBuilder};
 pub use claims::{Claims, StandardClaims};
 pub use error::{AuthError, ConfigError};
