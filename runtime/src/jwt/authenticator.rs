@@ -1,89 +1,25 @@
-//! Bearer tokens (JWT) verified with keys pinned to one algorithm each.
-//!
-//! The algorithm comes from the key, never from the token header: a token whose `alg` differs
-//! from its key's is rejected, `none` is never accepted, and the header's `jku`, `x5u`, `jwk`
-//! and `x5c` are never used to find a key. `kid` is an opaque lookup key.
+//! The authenticator: configuration, and the checks of one token.
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
 
 use crate::authenticate::{
     Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES, bearer_token,
 };
 use crate::claims::{Claims, StandardClaims};
+use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError};
+use crate::jwt::jwk::{self, JwkRules};
+use crate::jwt::jwks::{JwksOptions, JwksSource, JwksStatus};
+use crate::jwt::key::JwtKey;
+use crate::jwt::store::KeyStore;
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`, 60 seconds.
 pub const DEFAULT_LEEWAY_SECS: u64 = 60;
-
-/// A verification key pinned to one algorithm.
-#[derive(Clone)]
-pub struct JwtKey {
-    kid: Option<String>,
-    algorithm: Algorithm,
-    key: DecodingKey,
-}
-
-impl JwtKey {
-    /// An HMAC-SHA256 shared secret. Secrets shorter than 32 bytes are refused by
-    /// [`JwtAuthenticatorBuilder::build`] (RFC 7518 §3.2).
-    pub fn hs256(secret: &[u8]) -> Self {
-        Self {
-            kid: None,
-            algorithm: Algorithm::HS256,
-            key: DecodingKey::from_secret(secret),
-        }
-    }
-
-    /// An ECDSA P-256 public key (ES256) in PEM (`BEGIN PUBLIC KEY`).
-    pub fn es256_pem(pem: &[u8]) -> Result<Self, ConfigError> {
-        let key = DecodingKey::from_ec_pem(pem)
-            .map_err(|e| ConfigError::new(format!("not an EC public key in PEM: {e}")))?;
-        Ok(Self {
-            kid: None,
-            algorithm: Algorithm::ES256,
-            key,
-        })
-    }
-
-    /// Sets the key id that tokens name in their `kid` header.
-    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
-        self.kid = Some(kid.into());
-        self
-    }
-
-    /// The key id, if any.
-    pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
-    }
-
-    /// The one algorithm this key verifies.
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
-    }
-
-    fn secret_len(&self) -> Option<usize> {
-        match self.algorithm {
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-                self.key.try_get_as_bytes().ok().map(<[u8]>::len)
-            }
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Debug for JwtKey {
-    // Never print key material.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtKey")
-            .field("kid", &self.kid)
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Verifies `authorization: Bearer <jwt>` against pinned keys, issuer and audience.
 ///
@@ -97,8 +33,13 @@ impl fmt::Debug for JwtKey {
 ///     .unwrap();
 /// # let _ = authenticator;
 /// ```
+///
+/// With a JWKS URL it owns a background task that refreshes the keys; dropping the
+/// authenticator ends it.
 pub struct JwtAuthenticator<C = StandardClaims> {
-    keys: Arc<[(JwtKey, Validation)]>,
+    keys: KeyStore,
+    /// One validation (issuer, audience, required claims) per algorithm.
+    validations: Vec<(Algorithm, Validation)>,
     leeway: u64,
     max_token_bytes: usize,
     _claims: PhantomData<fn() -> C>,
@@ -107,10 +48,7 @@ pub struct JwtAuthenticator<C = StandardClaims> {
 impl<C> fmt::Debug for JwtAuthenticator<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthenticator")
-            .field(
-                "keys",
-                &self.keys.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            )
+            .field("keys", &self.keys)
             .field("leeway", &self.leeway)
             .field("max_token_bytes", &self.max_token_bytes)
             .finish()
@@ -122,6 +60,11 @@ pub struct JwtAuthenticatorBuilder<C = StandardClaims> {
     issuers: Vec<String>,
     audiences: Vec<String>,
     keys: Vec<JwtKey>,
+    jwk_set_files: Vec<PathBuf>,
+    jwks_urls: Vec<String>,
+    jwks_options: JwksOptions,
+    rsa_jwk_algorithm: Option<Algorithm>,
+    clock: Arc<dyn Clock>,
     leeway: u64,
     max_token_bytes: usize,
     _claims: PhantomData<fn() -> C>,
@@ -133,6 +76,11 @@ impl<C> fmt::Debug for JwtAuthenticatorBuilder<C> {
             .field("issuers", &self.issuers)
             .field("audiences", &self.audiences)
             .field("keys", &self.keys)
+            .field("jwk_set_files", &self.jwk_set_files)
+            .field("jwks_urls", &self.jwks_urls)
+            .field("jwks_options", &self.jwks_options)
+            .field("rsa_jwk_algorithm", &self.rsa_jwk_algorithm)
+            .field("clock", &self.clock)
             .field("leeway", &self.leeway)
             .field("max_token_bytes", &self.max_token_bytes)
             .finish()
@@ -146,6 +94,11 @@ impl<C: Claims> JwtAuthenticator<C> {
             issuers: Vec::new(),
             audiences: Vec::new(),
             keys: Vec::new(),
+            jwk_set_files: Vec::new(),
+            jwks_urls: Vec::new(),
+            jwks_options: JwksOptions::default(),
+            rsa_jwk_algorithm: None,
+            clock: Arc::new(SystemClock),
             leeway: DEFAULT_LEEWAY_SECS,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             _claims: PhantomData,
@@ -153,6 +106,11 @@ impl<C: Claims> JwtAuthenticator<C> {
     }
 
     /// Verifies one token at time `now` (seconds since the Unix epoch).
+    ///
+    /// A token whose `kid` no key has fails at once; if the authenticator has JWKS URLs, it
+    /// also asks them for a refetch in the background (at most once per
+    /// [`JwksOptions::unknown_kid_interval`]), so a retry succeeds once the issuer's new key
+    /// has been fetched.
     pub fn verify(&self, token: &str, now: u64) -> Result<C, AuthError> {
         let invalid = |what: &str| AuthError::InvalidToken(what.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed header"))?;
@@ -167,19 +125,24 @@ impl<C: Claims> JwtAuthenticator<C> {
             // No critical header extension is understood here (RFC 7515 §4.1.11).
             return Err(invalid("unsupported crit header"));
         }
-        let (key, validation) = self
-            .keys
-            .iter()
-            .find(|(key, _)| match (&header.kid, &key.kid) {
-                (Some(kid), Some(key_kid)) => kid == key_kid,
-                (Some(_), None) => false,
-                (None, _) => key.algorithm == header.alg,
-            })
-            .ok_or_else(|| invalid("no key for the token's kid and alg"))?;
-        if key.algorithm != header.alg {
+        self.keys.check_ttl(now);
+        let Some(found) = self.keys.find(header.kid.as_deref(), header.alg) else {
+            if header.kid.is_some() {
+                self.keys.unknown_kid(now);
+            }
+            return Err(invalid("no key for the token's kid and alg"));
+        };
+        let key = found.key();
+        if key.algorithm() != header.alg {
             return Err(invalid("alg does not match the key's algorithm"));
         }
-        let data = jsonwebtoken::decode::<C>(token, &key.key, validation)
+        let validation = self
+            .validations
+            .iter()
+            .find(|(algorithm, _)| *algorithm == key.algorithm())
+            .map(|(_, validation)| validation)
+            .ok_or_else(|| invalid("unsupported algorithm"))?;
+        let data = jsonwebtoken::decode::<C>(token, key.decoding_key(), validation)
             .map_err(|e| AuthError::InvalidToken(format!("{:?}", e.kind())))?;
         let claims = data.claims;
         if now > claims.expires_at().saturating_add(self.leeway) {
@@ -196,6 +159,12 @@ impl<C: Claims> JwtAuthenticator<C> {
             return Err(invalid("issued in the future (iat)"));
         }
         Ok(claims)
+    }
+
+    /// The state of each JWKS URL (keys in use, fetches, failures, the last error), in the
+    /// order they were configured; empty without JWKS URLs.
+    pub fn jwks_status(&self) -> Vec<JwksStatus> {
+        self.keys.jwks_status()
     }
 }
 
@@ -229,6 +198,49 @@ impl<C: Claims> JwtAuthenticatorBuilder<C> {
         self
     }
 
+    /// Adds the keys of a JWK set file (`{"keys": [...]}`, the format of a JWKS URL), read
+    /// when the authenticator is built. Keys that cannot be used (`use` other than `sig`, an
+    /// unsupported type or curve, an RSA key without `alg` and no
+    /// [`rsa_jwk_algorithm`](Self::rsa_jwk_algorithm), a duplicate `kid`...) are skipped with
+    /// a warning; a file with no usable key fails the build. HMAC (`oct`) keys are accepted
+    /// from a file, with `alg` and a secret of the hash's length.
+    pub fn jwk_set_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.jwk_set_files.push(path.into());
+        self
+    }
+
+    /// Adds a JWKS URL (call again for several). It is fetched by
+    /// [`build_async`](Self::build_async), which fails if that first fetch fails, then cached
+    /// and refreshed in the background as [`JwksOptions`] says. `https://` is required, except
+    /// for loopback addresses (or with [`JwksOptions::allow_plain_http`]). HMAC keys are never
+    /// taken from a URL.
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_urls.push(url.into());
+        self
+    }
+
+    /// Sets how JWKS URLs are fetched and cached (see [`JwksOptions`] for the defaults).
+    pub fn jwks_options(mut self, options: JwksOptions) -> Self {
+        self.jwks_options = options;
+        self
+    }
+
+    /// The algorithm of RSA keys without `alg` in JWK sets (files and URLs): one of `RS256`,
+    /// `RS384`, `RS512`, `PS256`, `PS384`, `PS512`. Without it such keys are skipped: an RSA
+    /// key fits six algorithms, and the token must not be the one to choose.
+    pub fn rsa_jwk_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.rsa_jwk_algorithm = Some(algorithm);
+        self
+    }
+
+    /// The clock of the JWKS cache's TTL (default: the system clock). Give the
+    /// [`Authorizer`](crate::Authorizer) the same one: the calls' time decides when cached
+    /// keys are stale and when an unknown `kid` may cause another refetch.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
     /// Sets the clock-skew allowance for `exp`, `nbf` and `iat` (default 60 s).
     pub fn leeway_secs(mut self, leeway: u64) -> Self {
         self.leeway = leeway;
@@ -241,8 +253,42 @@ impl<C: Claims> JwtAuthenticatorBuilder<C> {
         self
     }
 
-    /// Checks the configuration and builds the authenticator.
+    /// Checks the configuration and builds the authenticator. A configuration with JWKS URLs
+    /// needs [`build_async`](Self::build_async), which fetches them first.
     pub fn build(self) -> Result<JwtAuthenticator<C>, ConfigError> {
+        if !self.jwks_urls.is_empty() {
+            return Err(ConfigError::new(
+                "JWKS URLs are fetched before the authenticator is used: build with `.build_async().await`",
+            ));
+        }
+        let fixed = self.fixed_keys()?;
+        Ok(self.finish(fixed, Vec::new()))
+    }
+
+    /// Checks the configuration, fetches every JWKS URL, and builds the authenticator. Fails
+    /// if a first fetch fails (unreachable, slower than [`JwksOptions::timeout`], not a JWK set
+    /// with a usable key), so a server never starts without its keys.
+    ///
+    /// Must run on a tokio runtime: each JWKS URL gets a task there that refreshes its keys
+    /// until the authenticator is dropped.
+    pub async fn build_async(self) -> Result<JwtAuthenticator<C>, ConfigError> {
+        let fixed = self.fixed_keys()?;
+        let rules = JwkRules {
+            pinned: None,
+            rsa_default: self.rsa_jwk_algorithm,
+            allow_symmetric: false,
+        };
+        let mut sources = Vec::with_capacity(self.jwks_urls.len());
+        for url in &self.jwks_urls {
+            let source =
+                JwksSource::start(url, &self.jwks_options, rules, Arc::clone(&self.clock)).await?;
+            sources.push(source);
+        }
+        Ok(self.finish(fixed, sources))
+    }
+
+    /// Checks issuer, audience and keys; reads the JWK set files.
+    fn fixed_keys(&self) -> Result<Vec<JwtKey>, ConfigError> {
         install_crypto_provider();
         if self.issuers.is_empty() {
             return Err(ConfigError::new(
@@ -254,36 +300,65 @@ impl<C: Claims> JwtAuthenticatorBuilder<C> {
                 "no audience configured: call `.audience(..)` with this server's `aud`",
             ));
         }
-        if self.keys.is_empty() {
+        if self.keys.is_empty() && self.jwk_set_files.is_empty() && self.jwks_urls.is_empty() {
             return Err(ConfigError::new("no verification key configured"));
         }
-        for key in &self.keys {
-            if key.secret_len().is_some_and(|len| len < 32) {
-                return Err(ConfigError::new(
-                    "HMAC secrets must be at least 32 bytes (RFC 7518 section 3.2)",
-                ));
-            }
+        if let Some(algorithm) = self.rsa_jwk_algorithm
+            && algorithm.family() != AlgorithmFamily::Rsa
+        {
+            return Err(ConfigError::new(format!(
+                "`rsa_jwk_algorithm` must be an RSA algorithm (RS256..PS512), not {algorithm:?}"
+            )));
         }
-        let keys = self
-            .keys
-            .into_iter()
-            .map(|key| {
-                let mut validation = Validation::new(key.algorithm);
+        let mut keys = self.keys.clone();
+        for key in &keys {
+            key.check_secret_strength().map_err(ConfigError::new)?;
+        }
+        let rules = JwkRules {
+            pinned: None,
+            rsa_default: self.rsa_jwk_algorithm,
+            allow_symmetric: true,
+        };
+        for path in &self.jwk_set_files {
+            let fail = |e: String| ConfigError::new(format!("JWK set {}: {e}", path.display()));
+            let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+            let set = jwk::parse_set(&bytes, &rules).map_err(fail)?;
+            for skipped in &set.skipped {
+                tracing::warn!(target: "mcp_auth::jwks", file = %path.display(), "skipped {skipped}");
+            }
+            keys.extend(set.keys);
+        }
+        Ok(keys)
+    }
+
+    fn finish(self, fixed: Vec<JwtKey>, jwks: Vec<JwksSource>) -> JwtAuthenticator<C> {
+        let families = [
+            AlgorithmFamily::Hmac,
+            AlgorithmFamily::Rsa,
+            AlgorithmFamily::Ec,
+            AlgorithmFamily::Ed,
+        ];
+        let validations = families
+            .iter()
+            .flat_map(AlgorithmFamily::algorithms)
+            .map(|&algorithm| {
+                let mut validation = Validation::new(algorithm);
                 // Time claims are checked in `verify` against the injected clock.
                 validation.validate_exp = false;
                 validation.validate_nbf = false;
                 validation.set_required_spec_claims(&["iss", "aud"]);
                 validation.set_issuer(&self.issuers);
                 validation.set_audience(&self.audiences);
-                (key, validation)
+                (algorithm, validation)
             })
             .collect();
-        Ok(JwtAuthenticator {
-            keys,
+        JwtAuthenticator {
+            keys: KeyStore::new(fixed, jwks),
+            validations,
             leeway: self.leeway,
             max_token_bytes: self.max_token_bytes,
             _claims: PhantomData,
-        })
+        }
     }
 }
 
