@@ -49,10 +49,12 @@ impl Fetcher {
             Some("https") => {}
             Some("http") if options.allow_plain_http || is_loopback(host) => {}
             Some("http") => {
-                return Err("plain http would let anyone on the path swap the keys: use https \
+                return Err(
+                    "plain http would let anyone on the path swap the keys: use https \
                      (http is accepted for loopback addresses, or with \
                      `JwksOptions::allow_plain_http`)"
-                    .to_owned());
+                        .to_owned(),
+                );
             }
             _ => return Err("the URL must be https".to_owned()),
         }
@@ -122,7 +124,8 @@ impl Fetcher {
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -184,7 +187,11 @@ mod tests {
         assert_eq!(ttl_of(&["public, max-age=600"]), secs(600));
         assert_eq!(ttl_of(&["Max-Age=\"900\", must-revalidate"]), secs(900));
         assert_eq!(ttl_of(&["max-age=5"]), secs(60), "below the floor");
-        assert_eq!(ttl_of(&["max-age=9999999"]), secs(86_400), "above the ceiling");
+        assert_eq!(
+            ttl_of(&["max-age=9999999"]),
+            secs(86_400),
+            "above the ceiling"
+        );
         assert_eq!(ttl_of(&["max-age=700", "max-age=650"]), secs(650));
         assert_eq!(ttl_of(&["no-store"]), secs(60));
         assert_eq!(ttl_of(&["max-age=600, no-cache"]), secs(60));
@@ -210,7 +217,13 @@ mod tests {
         }
         let refused = new("http://idp.example/jwks", options.clone()).unwrap_err();
         assert!(refused.contains("use https"), "{refused}");
-        assert!(new("http://idp.example/jwks", options.clone().allow_plain_http(true)).is_ok());
+        assert!(
+            new(
+                "http://idp.example/jwks",
+                options.clone().allow_plain_http(true)
+            )
+            .is_ok()
+        );
         assert!(new("ftp://idp.example/jwks", options.clone()).is_err());
         assert!(new("/jwks", options).is_err());
     }

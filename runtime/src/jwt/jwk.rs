@@ -237,7 +237,7 @@ mod tests {
         let p384 = ec_jwk(&rcgen::PKCS_ECDSA_P384_SHA384, "P-384");
         assert_eq!(parse(&p384, &FILE).unwrap().algorithm(), Algorithm::ES384);
         let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-        let ed = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&ed.public_key_raw())});
+        let ed = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(ed.public_key_raw())});
         assert_eq!(parse(&ed, &FILE).unwrap().algorithm(), Algorithm::EdDSA);
 
         let mut wrong = p256.clone();
@@ -262,7 +262,11 @@ mod tests {
         let key = ec_jwk(&rcgen::PKCS_ECDSA_P256_SHA256, "P-256");
         for (member, value, message) in [
             ("use", json!("enc"), "`use` is `enc`, not `sig`"),
-            ("key_ops", json!(["encrypt"]), "`key_ops` does not include `verify`"),
+            (
+                "key_ops",
+                json!(["encrypt"]),
+                "`key_ops` does not include `verify`",
+            ),
             ("d", json!("c2VjcmV0"), "private key"),
             ("alg", json!("RSA-OAEP"), "unsupported `alg` `RSA-OAEP`"),
             ("kid", json!(7), "malformed JWK"),

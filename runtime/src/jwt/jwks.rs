@@ -2,23 +2,8 @@
 //!
 //! The keys live in a snapshot (`Arc<[JwtKey]>` behind an uncontended read lock) that a
 //! refresh replaces whole; a call takes one read lock and one reference count. One tokio task
-//! per URL does every fetch, so fetches never overlap and calls never wait for one:
-//!
-//! - **TTL**: the response's `Cache-Control: max-age`, within [`JwksOptions::ttl_bounds`]
-//!   (default 5 minutes without one). The task refreshes when a tokio timer of that length
-//!   fires, or earlier when a call sees, by the authenticator's [`Clock`], that the keys are
-//!   past their TTL.
-//! - **Unknown `kid`**: a token naming a `kid` no key has asks the task for a refetch, at most
-//!   once per [`JwksOptions::unknown_kid_interval`] (default 30 s) by the clock of the calls.
-//!   The call itself fails closed at once: it does not wait for the network, so a burst of
-//!   tokens with made-up `kid`s costs one fetch per interval and no blocked threads. The
-//!   caller's retry succeeds once the refetch has landed.
-//! - **Failures** (endpoint down, too slow for [`JwksOptions::timeout`], a non-200 status, a
-//!   body that is not a JWK set or has no usable key) keep the last good keys and are retried
-//!   after [`JwksOptions::retry_interval`]. A set with at least one usable key replaces the old
-//!   set whole, so a key the issuer withdrew stops verifying at the next refresh.
-//!
-//! The task ends when the authenticator is dropped.
+//! per URL does every fetch, so fetches never overlap and calls never wait for one. The
+//! behaviour users see is documented on [`JwksOptions`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -34,6 +19,34 @@ use crate::jwt::jwk::JwkRules;
 use crate::jwt::key::JwtKey;
 
 /// How a JWKS URL is fetched and cached. The defaults suit a public identity provider.
+///
+/// - **Before serving**: [`build_async`](crate::jwt::JwtAuthenticatorBuilder::build_async)
+///   fetches every URL once and fails if a fetch fails, so a server never starts without keys.
+/// - **TTL**: the response's `Cache-Control: max-age` (`no-store` and `no-cache` count as the
+///   shortest TTL), within [`ttl_bounds`](Self::ttl_bounds), default 5 minutes without one. A
+///   tokio task refreshes the keys when a timer of that length fires, or earlier when a call
+///   sees, by the authenticator's [`Clock`], that they are past their TTL; the call itself is
+///   answered with the keys in hand.
+/// - **Unknown `kid`**: a token naming a `kid` that no key has fails closed at once, and asks
+///   the task for a refetch, at most once per
+///   [`unknown_kid_interval`](Self::unknown_kid_interval) (default 30 s) by the calls' clock.
+///   The call does not wait for the network: a burst of tokens with made-up `kid`s costs one
+///   fetch per interval and blocks no thread, and a client's retry succeeds once the issuer's
+///   new key has landed.
+/// - **Failures** (endpoint down, slower than [`timeout`](Self::timeout), a status other than
+///   200, a body that is not a JWK set or has no usable key) keep the last good keys and are
+///   retried after [`retry_interval`](Self::retry_interval); they are logged (target
+///   `mcp_auth::jwks`) and reported by
+///   [`JwtAuthenticator::jwks_status`](crate::jwt::JwtAuthenticator::jwks_status). A set with
+///   a usable key replaces the old set whole, so a key the issuer withdrew stops verifying at
+///   the next refresh.
+/// - **Keys**: those of a JWK set file, except that symmetric (`oct`) keys are never taken
+///   from a URL. Unusable keys are skipped one by one with a warning.
+/// - **Transport**: hyper's HTTP/1.1 client; `https://` through rustls with aws-lc-rs,
+///   trusting the Mozilla roots of `webpki-roots` (the same trust on every machine, including
+///   images without a CA bundle). `http://` only to loopback addresses, unless
+///   [`allow_plain_http`](Self::allow_plain_http). Redirects are not followed.
+/// - **Lifetime**: the task ends when the authenticator is dropped.
 ///
 /// ```
 /// use std::time::Duration;
@@ -224,7 +237,13 @@ impl JwksSource {
 
     /// The keys in use.
     pub(crate) fn keys(&self) -> Arc<[JwtKey]> {
-        Arc::clone(&self.shared.keys.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .shared
+                .keys
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// Wakes the task if the keys are past their TTL at `now`. One atomic load otherwise.
@@ -379,7 +398,10 @@ mod tests {
         assert!(!source.request_refetch(1_000));
         assert!(!source.request_refetch(1_029));
         assert!(source.request_refetch(1_030));
-        assert!(source.request_refetch(900), "a clock set back does not block refetches");
+        assert!(
+            source.request_refetch(900),
+            "a clock set back does not block refetches"
+        );
         assert_eq!(source.status().unknown_kid_refetches, 3);
     }
 

@@ -63,14 +63,24 @@ impl JwtKey {
     /// An ECDSA public key in PEM (`BEGIN PUBLIC KEY`) for `algorithm`: `ES256` (P-256) or
     /// `ES384` (P-384). A key on the other curve is refused.
     pub fn ec_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, ConfigError> {
-        Self::from_pem(pem, algorithm, AlgorithmFamily::Ec, DecodingKey::from_ec_pem)
+        Self::from_pem(
+            pem,
+            algorithm,
+            AlgorithmFamily::Ec,
+            DecodingKey::from_ec_pem,
+        )
     }
 
     /// An RSA public key in PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`) for
     /// `algorithm`: one of `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512`. The modulus
     /// must have at least 2048 bits.
     pub fn rsa_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, ConfigError> {
-        Self::from_pem(pem, algorithm, AlgorithmFamily::Rsa, DecodingKey::from_rsa_pem)
+        Self::from_pem(
+            pem,
+            algorithm,
+            AlgorithmFamily::Rsa,
+            DecodingKey::from_rsa_pem,
+        )
     }
 
     /// An Ed25519 public key in PEM (`BEGIN PUBLIC KEY`), for `EdDSA`.
@@ -95,7 +105,10 @@ impl JwtKey {
                 "{algorithm:?} is not an algorithm for {kind} keys"
             )));
         }
-        if pem.windows(b"PRIVATE KEY".len()).any(|w| w == b"PRIVATE KEY") {
+        if pem
+            .windows(b"PRIVATE KEY".len())
+            .any(|w| w == b"PRIVATE KEY")
+        {
             return Err(ConfigError::new(format!(
                 "this PEM holds a private key; give the {kind} public key (`BEGIN PUBLIC KEY`)"
             )));

@@ -48,8 +48,8 @@ impl KeyStore {
 
     /// The key a token's header selects, searching static keys first, then each JWKS URL.
     pub(crate) fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<FoundKey> {
-        let snapshots = std::iter::once(Arc::clone(&self.fixed))
-            .chain(self.jwks.iter().map(JwksSource::keys));
+        let snapshots =
+            std::iter::once(Arc::clone(&self.fixed)).chain(self.jwks.iter().map(JwksSource::keys));
         for keys in snapshots {
             if let Some(index) = keys.iter().position(|key| selects(key, kid, alg)) {
                 return Some(FoundKey { keys, index });
