@@ -505,3 +505,64 @@ async fn static_keys_and_a_jwks_url_work_together() {
     let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret)).unwrap();
     assert!(auth.verify(&token, NOW).is_ok());
 }
+
+#[tokio::test]
+async fn https_endpoints_are_verified_against_the_mozilla_roots() {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    // A self-signed certificate for 127.0.0.1: TLS is spoken, but no Mozilla root signed it.
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![certified.cert.der().clone()],
+        PrivateKeyDer::Pkcs8(key),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (handshakes, requests) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (h, r) = (Arc::clone(&handshakes), Arc::clone(&requests));
+    let body = json!({"keys": [Signer::new("a").jwk]}).to_string();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            h.fetch_add(1, Ordering::SeqCst);
+            let Ok(tls) = acceptor.accept(stream).await else {
+                continue;
+            };
+            let (r, body) = (Arc::clone(&r), body.clone());
+            let service = service_fn(move |_request| {
+                r.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body)))) }
+            });
+            tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(tls), service));
+        }
+    });
+
+    let url = format!("https://{addr}/jwks");
+    let message = build(&url, &ManualClock::new(NOW), JwksOptions::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("the first fetch failed") && message.contains("UnknownIssuer"),
+        "{message}"
+    );
+    assert!(
+        handshakes.load(Ordering::SeqCst) >= 1,
+        "no TLS connection was made"
+    );
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        0,
+        "a request went to an untrusted server"
+    );
+    server.abort();
+}

@@ -269,8 +269,9 @@ impl<C: Claims> JwtAuthenticatorBuilder<C> {
     /// if a first fetch fails (unreachable, slower than [`JwksOptions::timeout`], not a JWK set
     /// with a usable key), so a server never starts without its keys.
     ///
-    /// Must run on a tokio runtime: each JWKS URL gets a task there that refreshes its keys
-    /// until the authenticator is dropped.
+    /// Must run on the tokio runtime that will serve: each JWKS URL gets a task there that
+    /// refreshes its keys until the authenticator is dropped (if that runtime shuts down
+    /// first, the keys in hand stay in use, unrefreshed).
     pub async fn build_async(self) -> Result<JwtAuthenticator<C>, ConfigError> {
         let fixed = self.fixed_keys()?;
         let rules = JwkRules {
