@@ -1,6 +1,8 @@
 //! Procedural macros of [mcp-auth](https://docs.rs/mcp-auth). Use them through the `mcp-auth`
-//! crate, which re-exports them: `mcp_auth::service!` and `#[mcp_auth::handlers]`.
+//! crate, which re-exports them: `mcp_auth::service!`, `#[mcp_auth::handlers]` and
+//! `#[derive(mcp_auth::Claims)]`.
 
+mod claims;
 mod handlers;
 mod ident;
 mod service;
@@ -66,4 +68,63 @@ pub fn service(input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn handlers(attr: TokenStream, item: TokenStream) -> TokenStream {
     handlers::expand(attr.into(), item.into()).into()
+}
+
+/// Implements `mcp_auth::Claims` for your own claims struct, from `#[claims(...)]` attributes on
+/// the fields that hold the subject, the expiry and the scopes. The struct also derives (or
+/// implements) `serde::Deserialize`, which reads the token's JSON; this derive does not.
+///
+/// ```text
+/// #[derive(serde::Deserialize, mcp_auth::Claims)]
+/// struct MyClaims {
+///     #[claims(subject)]
+///     sub: String,
+///     #[claims(expires_at)]
+///     exp: u64,
+///     #[claims(not_before)]
+///     nbf: Option<u64>,
+///     #[claims(scopes)]
+///     #[serde(default)]
+///     scope: Option<String>,        // "files:read files:write"
+///     #[claims(scopes)]
+///     #[serde(default)]
+///     scp: Vec<String>,             // ["files:read", "files:write"]
+///     tenant: String,               // anything else is yours
+/// }
+/// ```
+///
+/// On a field:
+///
+/// | attribute | field type | required |
+/// | --- | --- | --- |
+/// | `#[claims(subject)]` | `String` | exactly one |
+/// | `#[claims(expires_at)]` | `u64` | exactly one |
+/// | `#[claims(not_before)]`, `#[claims(issued_at)]` | `u64` or `Option<u64>` | at most one each |
+/// | `#[claims(scopes)]` | `String`, `Vec<String>`, or an `Option` of either | one or more, or `no_scopes` |
+/// | `#[claims(scopes = "space_delimited")]` | `String` or `Option<String>` | |
+/// | `#[claims(scopes = "list")]` | `Vec<String>` or `Option<Vec<String>>` | |
+///
+/// On the struct: `#[claims(no_scopes)]`, for tokens that never carry scopes.
+///
+/// - **Scopes are read from the field's type**: a string is space-delimited like OAuth's
+///   `scope` (RFC 8693), a `Vec<String>` is a list like `scp`, `None` grants nothing. The type
+///   decides, so an alias of one of these works too. `scopes = "space_delimited"` and
+///   `scopes = "list"` state the format in the source, and the compiler then holds the field to
+///   it. With several scopes fields, the token grants the scopes of all of them.
+/// - **Scopes match exactly**, token by token: `files:read` does not grant `files:read:all`, and
+///   an empty scope, or one holding a space, is never granted.
+/// - **A struct without a scopes field is an error**, not a struct that grants nothing: a
+///   forgotten `#[claims(scopes)]` would otherwise deny every scoped call with no hint why, and
+///   a reader could not tell an oversight from a decision. Tokens that really carry no scopes
+///   say so with `#[claims(no_scopes)]`.
+/// - Generic structs work; the impl then requires the struct to be `DeserializeOwned`, `Send`,
+///   `Sync` and `'static` through `::serde`, which must be a dependency of your crate. Lifetime
+///   parameters are an error: claims are deserialized into owned data.
+///
+/// Every mistake is reported on your own tokens: a missing or doubled subject or expiry, an
+/// unknown key, a field marked twice, and a field whose type does not fit its claim (on the
+/// field's type, by the macro when the type is visibly wrong and by the compiler otherwise).
+#[proc_macro_derive(Claims, attributes(claims))]
+pub fn derive_claims(input: TokenStream) -> TokenStream {
+    claims::expand(input.into()).into()
 }

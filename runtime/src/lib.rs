@@ -24,7 +24,7 @@ pub use error::{AuthError, ConfigError};
 pub use policy::{MethodPolicy, Policy, ServicePolicy};
 pub use stream::GuardedStream;
 
-pub use mcp_auth_macros::{handlers, service};
+pub use mcp_auth_macros::{Claims, handlers, service};
 
 /// Includes the code `protoc_gen_mcp_auth::Builder` generated for a proto package: prost's
 /// messages with tonic's service (`<package>.rs`) and the authorization layer
