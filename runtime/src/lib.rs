@@ -4,6 +4,7 @@ pub mod audit;
 pub mod authenticate;
 mod authorized;
 mod authorizer;
+pub mod cache;
 pub mod claims;
 pub mod clock;
 #[doc(hidden)]

@@ -2,6 +2,8 @@
 //! `protoc_gen_mcp_auth::Builder`, and helpers shared by the tests.
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
+pub mod support;
+
 pub mod fixtures {
     pub mod echo {
         mcp_auth::include_proto!("fixtures.echo");

@@ -1,172 +1,20 @@
 //! End to end: generated services on a real tonic server on 127.0.0.1:0, called by the
 //! generated tonic clients with real HS256 tokens.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use jsonwebtoken::{EncodingKey, Header};
 use mcp_auth::clock::ManualClock;
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
-use mcp_auth::{Authorized, Authorizer, Public, StandardClaims};
+use mcp_auth::{Authorizer, StandardClaims};
 use mcp_auth_tests::fixtures::{echo, public, streaming};
-use tokio_stream::{Stream, StreamExt};
-use tonic::metadata::MetadataValue;
+use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
 
-const SECRET: &[u8] = b"e2e test secret, at least 32 bytes long";
-const ISSUER: &str = "https://issuer.test";
-const AUDIENCE: &str = "mcp-tests";
-const NOW: u64 = 1_900_000_000;
-
-#[derive(Default)]
-struct Calls {
-    say: AtomicUsize,
-    who_am_i: AtomicUsize,
-    ping: AtomicUsize,
-    reset: AtomicUsize,
-    upload_messages: AtomicUsize,
-    streams_opened: AtomicUsize,
-}
-
-#[derive(Clone)]
-struct Handlers(Arc<Calls>);
+use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, token, with_token};
 
 type C = StandardClaims;
-
-#[mcp_auth::handlers]
-impl echo::echo_auth::Echo for Handlers {
-    async fn say(
-        &self,
-        _auth: Authorized<C, echo::echo_auth::policy::Say>,
-        request: Request<echo::SayRequest>,
-    ) -> Result<Response<echo::SayResponse>, Status> {
-        self.0.say.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(echo::SayResponse {
-            message: request.into_inner().message,
-        }))
-    }
-
-    async fn shout(
-        &self,
-        _auth: Authorized<C, echo::echo_auth::policy::Shout>,
-        request: Request<echo::SayRequest>,
-    ) -> Result<Response<echo::SayResponse>, Status> {
-        Ok(Response::new(echo::SayResponse {
-            message: request.into_inner().message.to_uppercase(),
-        }))
-    }
-
-    async fn who_am_i(
-        &self,
-        auth: Authorized<C, echo::echo_auth::policy::WhoAmI>,
-        _request: Request<echo::WhoAmIRequest>,
-    ) -> Result<Response<echo::WhoAmIResponse>, Status> {
-        self.0.who_am_i.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(echo::WhoAmIResponse {
-            subject: auth.subject().to_owned(),
-        }))
-    }
-}
-
-type ItemStream = Pin<Box<dyn Stream<Item = Result<streaming::Item, Status>> + Send>>;
-
-#[mcp_auth::handlers]
-impl streaming::streams_auth::Streams for Handlers {
-    type WatchStream = ItemStream;
-    type ChatStream = ItemStream;
-
-    async fn unary(
-        &self,
-        _auth: Authorized<C, streaming::streams_auth::policy::Unary>,
-        request: Request<streaming::Item>,
-    ) -> Result<Response<streaming::Item>, Status> {
-        Ok(Response::new(request.into_inner()))
-    }
-
-    async fn watch(
-        &self,
-        _auth: Authorized<C, streaming::streams_auth::policy::Watch>,
-        request: Request<streaming::Item>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
-        let item = request.into_inner();
-        let items = (0..3).map(move |i| {
-            Ok(streaming::Item {
-                name: format!("{}-{i}", item.name),
-                size: Some(i),
-            })
-        });
-        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
-    }
-
-    async fn upload(
-        &self,
-        _auth: Authorized<C, streaming::streams_auth::policy::Upload>,
-        request: Request<mcp_auth::GuardedStream<streaming::Item>>,
-    ) -> Result<Response<streaming::Summary>, Status> {
-        self.0.streams_opened.fetch_add(1, Ordering::SeqCst);
-        let mut stream = request.into_inner();
-        let mut count = 0;
-        while let Some(_item) = stream.message().await? {
-            self.0.upload_messages.fetch_add(1, Ordering::SeqCst);
-            count += 1;
-        }
-        Ok(Response::new(streaming::Summary { count }))
-    }
-
-    async fn chat(
-        &self,
-        _auth: Authorized<C, streaming::streams_auth::policy::Chat>,
-        request: Request<mcp_auth::GuardedStream<streaming::Item>>,
-    ) -> Result<Response<Self::ChatStream>, Status> {
-        self.0.streams_opened.fetch_add(1, Ordering::SeqCst);
-        let stream = request.into_inner();
-        Ok(Response::new(Box::pin(stream)))
-    }
-}
-
-type PingStream = Pin<Box<dyn Stream<Item = Result<public::PingResponse, Status>> + Send>>;
-
-#[mcp_auth::handlers]
-impl public::status_auth::Status for Handlers {
-    type TailStream = PingStream;
-
-    async fn ping(
-        &self,
-        _public: Public<public::status_auth::policy::Ping>,
-        _request: Request<public::PingRequest>,
-    ) -> Result<Response<public::PingResponse>, Status> {
-        self.0.ping.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(public::PingResponse {
-            status: "ok".into(),
-        }))
-    }
-
-    async fn tail(
-        &self,
-        _public: Public<public::status_auth::policy::Tail>,
-        request: Request<mcp_auth::GuardedStream<public::PingRequest>>,
-    ) -> Result<Response<Self::TailStream>, Status> {
-        let stream = request.into_inner().map(|message| {
-            message.map(|_| public::PingResponse {
-                status: "tail".into(),
-            })
-        });
-        Ok(Response::new(Box::pin(stream)))
-    }
-
-    async fn reset(
-        &self,
-        _auth: Authorized<C, public::status_auth::policy::Reset>,
-        _request: Request<public::PingRequest>,
-    ) -> Result<Response<public::PingResponse>, Status> {
-        self.0.reset.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(public::PingResponse {
-            status: "reset".into(),
-        }))
-    }
-}
 
 struct Harness {
     channel: Channel,
@@ -211,32 +59,6 @@ async fn start() -> Harness {
         calls,
         clock,
     }
-}
-
-fn token(scope: &str, expires_in: i64) -> String {
-    let claims = serde_json::json!({
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "alice",
-        "scope": scope,
-        "iat": NOW,
-        "exp": NOW as i64 + expires_in,
-    });
-    jsonwebtoken::encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(SECRET),
-    )
-    .unwrap()
-}
-
-fn with_token<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-    );
-    request
 }
 
 fn challenge(status: &Status) -> &str {

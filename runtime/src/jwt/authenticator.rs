@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
 use crate::authenticate::{
     Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES, bearer_token,
 };
+use crate::cache::VerifiedTokens;
 use crate::claims::{Claims, StandardClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError};
@@ -42,6 +43,7 @@ pub struct JwtAuthenticator<C = StandardClaims> {
     validations: Vec<(Algorithm, Validation)>,
     leeway: u64,
     max_token_bytes: usize,
+    verified: Option<VerifiedTokens<C>>,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -67,6 +69,7 @@ pub struct JwtAuthenticatorBuilder<C = StandardClaims> {
     clock: Arc<dyn Clock>,
     leeway: u64,
     max_token_bytes: usize,
+    cache_capacity: usize,
     _claims: PhantomData<fn() -> C>,
 }
 
@@ -83,6 +86,7 @@ impl<C> fmt::Debug for JwtAuthenticatorBuilder<C> {
             .field("clock", &self.clock)
             .field("leeway", &self.leeway)
             .field("max_token_bytes", &self.max_token_bytes)
+            .field("cache_capacity", &self.cache_capacity)
             .finish()
     }
 }
@@ -101,6 +105,7 @@ impl<C: Claims> JwtAuthenticator<C> {
             clock: Arc::new(SystemClock),
             leeway: DEFAULT_LEEWAY_SECS,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            cache_capacity: crate::cache::DEFAULT_CAPACITY,
             _claims: PhantomData,
         }
     }
@@ -145,7 +150,11 @@ impl<C: Claims> JwtAuthenticator<C> {
         let data = jsonwebtoken::decode::<C>(token, key.decoding_key(), validation)
             .map_err(|e| AuthError::InvalidToken(format!("{:?}", e.kind())))?;
         let claims = data.claims;
-        if now > claims.expires_at().saturating_add(self.leeway) {
+        if claims.subject().is_empty() {
+            return Err(invalid("empty sub"));
+        }
+        // RFC 7519 4.1.4: the current time must be before `exp`.
+        if now >= claims.expires_at().saturating_add(self.leeway) {
             return Err(AuthError::Expired);
         }
         if let Some(nbf) = claims.not_before()
@@ -171,9 +180,18 @@ impl<C: Claims> JwtAuthenticator<C> {
 impl<C: Claims> Authenticator<C> for JwtAuthenticator<C> {
     fn authenticate(&self, call: &CallContext<'_>) -> Result<Authentication<C>, AuthError> {
         let token = bearer_token(call.metadata, self.max_token_bytes)?;
-        let claims = self.verify(token, call.now)?;
+        if let Some(claims) = self.verified.as_ref().and_then(|v| v.get(token, call.now)) {
+            return Ok(Authentication {
+                claims,
+                credential: Credential::Jwt,
+            });
+        }
+        let claims = Arc::new(self.verify(token, call.now)?);
+        if let Some(verified) = &self.verified {
+            verified.insert(token, &claims, call.now);
+        }
         Ok(Authentication {
-            claims: Arc::new(claims),
+            claims,
             credential: Credential::Jwt,
         })
     }
@@ -250,6 +268,14 @@ impl<C: Claims> JwtAuthenticatorBuilder<C> {
     /// Sets the cap on a token's length (default 8 KiB).
     pub fn max_token_bytes(mut self, max: usize) -> Self {
         self.max_token_bytes = max;
+        self
+    }
+
+    /// Sets how many verified tokens are remembered until their `exp` (default 10,000; `0`
+    /// turns the cache off). A repeated token then costs a SHA-256 and a lookup instead of a
+    /// signature check; see [`crate::cache`].
+    pub fn verified_token_cache(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
         self
     }
 
@@ -358,6 +384,7 @@ impl<C: Claims> JwtAuthenticatorBuilder<C> {
             validations,
             leeway: self.leeway,
             max_token_bytes: self.max_token_bytes,
+            verified: (self.cache_capacity > 0).then(|| VerifiedTokens::new(self.cache_capacity)),
             _claims: PhantomData,
         }
     }
@@ -504,11 +531,11 @@ mod tests {
         let auth = authenticator(JwtKey::hs256(SECRET));
         let token = hs(&claims());
         assert!(
-            auth.verify(&token, NOW + 300 + 60).is_ok(),
+            auth.verify(&token, NOW + 300 + 59).is_ok(),
             "inside the leeway"
         );
         assert_eq!(
-            auth.verify(&token, NOW + 300 + 61).unwrap_err(),
+            auth.verify(&token, NOW + 300 + 60).unwrap_err(),
             AuthError::Expired
         );
         let mut c = claims();
@@ -614,5 +641,45 @@ mod tests {
             .contains("at least 32 bytes")
         );
         assert!(JwtKey::es256_pem(b"not a pem").is_err());
+    }
+
+    #[test]
+    fn repeated_tokens_come_from_the_cache_but_never_past_exp() {
+        use tonic::metadata::{MetadataMap, MetadataValue};
+        let auth = JwtAuthenticator::<StandardClaims>::builder()
+            .issuer("https://iss")
+            .audience("aud")
+            .key(JwtKey::hs256(SECRET))
+            .leeway_secs(0)
+            .build()
+            .unwrap();
+        let mut metadata = MetadataMap::new();
+        let token = hs(&claims());
+        metadata.insert(
+            "authorization",
+            MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
+        );
+        let extensions = tonic::Extensions::new();
+        let at = |now| {
+            auth.authenticate(&CallContext {
+                metadata: &metadata,
+                extensions: &extensions,
+                now,
+            })
+        };
+        let first = at(NOW).unwrap();
+        let second = at(NOW + 1).unwrap();
+        assert!(Arc::ptr_eq(&first.claims, &second.claims), "not cached");
+        assert_eq!(auth.verified.as_ref().unwrap().len(), 1);
+        assert_eq!(at(NOW + 300).unwrap_err(), AuthError::Expired);
+        assert_eq!(auth.verified.as_ref().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn an_empty_subject_is_refused() {
+        let auth = authenticator(JwtKey::hs256(SECRET));
+        let mut c = claims();
+        c["sub"] = json!("");
+        assert!(invalid(auth.verify(&hs(&c), NOW)));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use mcp_auth::{Authorized, StandardClaims};
 
 fn forge(claims: StandardClaims) -> Authorized<StandardClaims, echo_auth::policy::Say> {
-    Authorized { claims: Arc::new(claims), _policy: PhantomData }
+    Authorized { claims: Some(Arc::new(claims)), certificate: None, _policy: PhantomData }
 }
 
 fn main() {}

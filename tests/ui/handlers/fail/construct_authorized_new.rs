@@ -12,7 +12,7 @@ use std::sync::Arc;
 use mcp_auth::{Authorized, StandardClaims};
 
 fn forge(claims: StandardClaims) -> Authorized<StandardClaims, echo_auth::policy::Say> {
-    Authorized::new(Arc::new(claims))
+    Authorized::new(Some(Arc::new(claims)), None)
 }
 
 fn main() {}
