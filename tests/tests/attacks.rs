@@ -21,13 +21,16 @@ use tonic::{Code, Request, Status};
 struct Keys {
     es_private_pem: String,
     es_public_pem: String,
+    rs_public_pem: String,
 }
 
 fn keys() -> Keys {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let es = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let rs = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
     Keys {
-        es_private_pem: key.serialize_pem(),
-        es_public_pem: key.public_key_pem(),
+        es_private_pem: es.serialize_pem(),
+        es_public_pem: es.public_key_pem(),
+        rs_public_pem: rs.public_key_pem(),
     }
 }
 
@@ -40,6 +43,11 @@ async fn start(keys: &Keys) -> (Channel, Arc<Calls>) {
             JwtKey::es256_pem(keys.es_public_pem.as_bytes())
                 .unwrap()
                 .with_kid("es"),
+        )
+        .key(
+            JwtKey::rsa_pem(keys.rs_public_pem.as_bytes(), Algorithm::RS256)
+                .unwrap()
+                .with_kid("rs"),
         )
         .build()
         .unwrap();
@@ -130,6 +138,14 @@ fn cases(keys: &Keys) -> Vec<(&'static str, Vec<String>)> {
         },
         &claims(),
         &EncodingKey::from_secret(keys.es_public_pem.as_bytes()),
+    );
+    let rs_confused = sign(
+        Header {
+            kid: Some("rs".into()),
+            ..Header::new(Algorithm::HS256)
+        },
+        &claims(),
+        &EncodingKey::from_secret(keys.rs_public_pem.as_bytes()),
     );
     let es_under_hs_kid = sign(
         Header {
