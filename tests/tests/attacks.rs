@@ -179,6 +179,10 @@ fn cases(keys: &Keys) -> Vec<(&'static str, Vec<String>)> {
             vec![bearer(&confused)],
         ),
         (
+            "HS256 signed with the RS256 public key",
+            vec![bearer(&rs_confused)],
+        ),
+        (
             "ES256 token under the HS256 kid",
             vec![bearer(&es_under_hs_kid)],
         ),
