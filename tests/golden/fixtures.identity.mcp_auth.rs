@@ -14,5 +14,10 @@
 
         /// Bearer tokens only, even for certificate holders.
         rpc Report(Empty) returns (Caller) { authenticated, identity: jwt }
+
+        /// Streams from and to any authenticated caller.
+        rpc Watch(Empty) returns (stream Caller) { authenticated }
+        rpc Upload(stream Empty) returns (Caller) { authenticated }
+        rpc Exchange(stream Empty) returns (stream Caller) { authenticated }
     }
 }

@@ -19,7 +19,13 @@ const NOW: u64 = 1_900_000_000;
 
 type C = StandardClaims;
 
-struct Agents;
+#[derive(Default)]
+struct Agents {
+    handled: std::sync::atomic::AtomicUsize,
+}
+
+type CallerStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<identity::Caller, Status>> + Send>>;
 
 fn caller<P: mcp_auth::Policy>(auth: &Authorized<C, P>) -> identity::Caller {
     identity::Caller {
@@ -33,6 +39,46 @@ fn caller<P: mcp_auth::Policy>(auth: &Authorized<C, P>) -> identity::Caller {
 
 #[mcp_auth::handlers]
 impl agents_auth::Agents for Agents {
+    type WatchStream = CallerStream;
+    type ExchangeStream = CallerStream;
+
+    async fn watch(
+        &self,
+        auth: Authorized<C, agents_auth::policy::Watch>,
+        _request: Request<identity::Empty>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        self.handled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let caller = caller(&auth);
+        Ok(Response::new(Box::pin(tokio_stream::iter([Ok(caller)]))))
+    }
+
+    async fn upload(
+        &self,
+        auth: Authorized<C, agents_auth::policy::Upload>,
+        request: Request<mcp_auth::GuardedStream<identity::Empty>>,
+    ) -> Result<Response<identity::Caller>, Status> {
+        self.handled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut stream = request.into_inner();
+        while stream.message().await?.is_some() {}
+        Ok(Response::new(caller(&auth)))
+    }
+
+    async fn exchange(
+        &self,
+        auth: Authorized<C, agents_auth::policy::Exchange>,
+        request: Request<mcp_auth::GuardedStream<identity::Empty>>,
+    ) -> Result<Response<Self::ExchangeStream>, Status> {
+        self.handled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let caller = caller(&auth);
+        let replies = tokio_stream::StreamExt::map(request.into_inner(), move |message| {
+            message.map(|_| caller.clone())
+        });
+        Ok(Response::new(Box::pin(replies)))
+    }
+
     async fn status(
         &self,
         auth: Authorized<C, agents_auth::policy::Status>,
@@ -119,6 +165,7 @@ struct Harness {
     addr: std::net::SocketAddr,
     pki: Pki,
     events: Arc<Mutex<Vec<String>>>,
+    agents: Arc<Agents>,
 }
 
 async fn start() -> Harness {
@@ -159,14 +206,22 @@ async fn start() -> Harness {
         .client_auth_optional(true);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = Server::builder()
-        .tls_config(tls)
-        .unwrap()
-        .add_service(agents_auth::server(Agents, authorizer));
+    let agents = Arc::new(Agents::default());
+    let router = Server::builder().tls_config(tls).unwrap().add_service(
+        identity::agents_server::AgentsServer::new(agents_auth::AuthorizedAgents::from_arc(
+            Arc::clone(&agents),
+            authorizer,
+        )),
+    );
     tokio::spawn(
         router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    Harness { addr, pki, events }
+    Harness {
+        addr,
+        pki,
+        events,
+        agents,
+    }
 }
 
 impl Harness {
@@ -232,6 +287,28 @@ async fn a_spiffe_client_is_identified_and_granted_its_scopes() {
 
     let deployed = agent.deploy(identity::Empty {}).await.unwrap().into_inner();
     assert_eq!(deployed.certificate, "spiffe://example.org/deployer");
+
+    // Every streaming kind sees the same caller.
+    let mut watched = agent.watch(identity::Empty {}).await.unwrap().into_inner();
+    assert_eq!(
+        watched.message().await.unwrap().unwrap().certificate,
+        "spiffe://example.org/deployer"
+    );
+    let uploaded = agent
+        .upload(tokio_stream::iter([identity::Empty {}, identity::Empty {}]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(uploaded.subject, "spiffe://example.org/deployer");
+    let mut exchanged = agent
+        .exchange(tokio_stream::iter([identity::Empty {}]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        exchanged.message().await.unwrap().unwrap().subject,
+        "spiffe://example.org/deployer"
+    );
 
     // `identity: IDENTITY_BOTH` needs a token too; `IDENTITY_JWT` refuses a certificate alone.
     let status = agent.admin(identity::Empty {}).await.unwrap_err();
@@ -304,6 +381,23 @@ async fn ambiguous_foreign_and_ca_certificates_are_refused() {
         .await;
     let status = two_uris.status(identity::Empty {}).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
+    let status = two_uris.watch(identity::Empty {}).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = two_uris
+        .upload(tokio_stream::iter([identity::Empty {}]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = two_uris
+        .exchange(tokio_stream::iter([identity::Empty {}]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(
+        h.agents.handled.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a handler ran for an ambiguous certificate"
+    );
 
     // Signed by a CA the server does not trust: the handshake itself fails.
     let foreign = Pki::issue(&h.pki.other_ca, |p| {
