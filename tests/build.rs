@@ -10,6 +10,7 @@ fn main() {
         "fixtures/nested/v1/nested.proto",
         "fixtures/keywords.proto",
         "fixtures/identity.proto",
+        "fixtures/limits.proto",
     ]
     .map(|p| format!("{root}/{p}"));
     if let Err(error) = protoc_gen_mcp_auth::Builder::new()

@@ -19,6 +19,7 @@ mod kw {
     syn::custom_keyword!(authenticated);
     syn::custom_keyword!(scopes);
     syn::custom_keyword!(identity);
+    syn::custom_keyword!(rate_limit);
 }
 
 pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
@@ -58,6 +59,7 @@ struct Rule {
     scopes: Option<(Span, Vec<LitStr>)>,
     identity: Option<Ident>,
     stream: Option<(Span, Vec<Ident>)>,
+    rate_limit: Option<(Span, Vec<(Ident, syn::LitInt)>)>,
 }
 
 impl Parse for ServiceDef {
@@ -180,6 +182,23 @@ impl Parse for Rule {
                 if rule.identity.replace(input.parse()?).is_some() {
                     return Err(duplicate(span));
                 }
+            } else if lookahead.peek(kw::rate_limit) {
+                let span = input.parse::<kw::rate_limit>()?.span;
+                input.parse::<Token![:]>()?;
+                let body;
+                braced!(body in input);
+                let mut limits = Vec::new();
+                while !body.is_empty() {
+                    let name: Ident = body.parse()?;
+                    body.parse::<Token![:]>()?;
+                    limits.push((name, body.parse::<syn::LitInt>()?));
+                    if !body.is_empty() {
+                        body.parse::<Token![,]>()?;
+                    }
+                }
+                if rule.rate_limit.replace((span, limits)).is_some() {
+                    return Err(duplicate(span));
+                }
             } else if lookahead.peek(kw::stream) {
                 let span = input.parse::<kw::stream>()?.span;
                 input.parse::<Token![:]>()?;
@@ -211,6 +230,12 @@ const STREAM_FLAGS: [&str; 3] = [
     "unchecked_expiry",
     "unchecked_message_scopes",
     "unlimited_messages",
+];
+const RATE_FIELDS: [&str; 4] = [
+    "per_second",
+    "burst",
+    "messages_per_second",
+    "message_burst",
 ];
 const IDENTITIES: [&str; 5] = ["any", "jwt", "mtls", "either", "both"];
 
@@ -309,6 +334,56 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                      `either`, `both`"
                 ),
             );
+        }
+        if let Some((span, limits)) = &rule.rate_limit {
+            let mut seen = Vec::new();
+            let mut unknown = false;
+            for (name, value) in limits {
+                let key = name.to_string();
+                if !RATE_FIELDS.contains(&key.as_str()) {
+                    unknown = true;
+                    push(
+                        name.span(),
+                        format!(
+                            "unknown rate limit field `{key}`; expected `per_second`, `burst`, \
+                             `messages_per_second` or `message_burst`"
+                        ),
+                    );
+                } else if seen.contains(&key) {
+                    push(name.span(), format!("`{key}` is given twice"));
+                }
+                match value.base10_parse::<u32>() {
+                    Ok(0) => push(value.span(), format!("`{key}` must be at least 1")),
+                    Ok(_) => {}
+                    Err(_) => push(value.span(), format!("`{key}` must fit in a `u32`")),
+                }
+                seen.push(key);
+            }
+            let has = |k: &str| seen.iter().any(|s| s == k);
+            if has("burst") && !has("per_second") {
+                push(*span, "`burst` needs `per_second`".to_owned());
+            }
+            if has("message_burst") && !has("messages_per_second") {
+                push(
+                    *span,
+                    "`message_burst` needs `messages_per_second`".to_owned(),
+                );
+            }
+            if !has("per_second") && !has("messages_per_second") && !unknown {
+                push(
+                    *span,
+                    format!("rpc `{name}` has an empty `rate_limit`; set `per_second`"),
+                );
+            }
+            if has("messages_per_second") && !rpc.client_streaming {
+                push(
+                    *span,
+                    format!(
+                        "rpc `{name}` does not stream from the client, so \
+                         `messages_per_second` has no messages to limit"
+                    ),
+                );
+            }
         }
         if let Some((span, flags)) = &rule.stream {
             if !rpc.client_streaming {
@@ -446,6 +521,23 @@ fn render(service: &ServiceDef) -> TokenStream {
         let expiry = !relaxed("unchecked_expiry");
         let message_scopes = !relaxed("unchecked_message_scopes");
         let message_rate_limit = !relaxed("unlimited_messages");
+        let limit_value = |field: &str| -> Option<u32> {
+            rule.rate_limit.as_ref().and_then(|(_, limits)| {
+                limits
+                    .iter()
+                    .find(|(name, _)| name == field)
+                    .and_then(|(_, value)| value.base10_parse().ok())
+            })
+        };
+        let limit = |rate: &str, burst: &str| match limit_value(rate) {
+            Some(per_second) => {
+                let burst = limit_value(burst).unwrap_or(per_second);
+                quote!(::core::option::Option::Some(#rt::RateLimit::new(#per_second, #burst)))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let call_limit = limit("per_second", "burst");
+        let message_limit = limit("messages_per_second", "message_burst");
         let marker_doc = format!(" The policy of `{path}`: {access_doc}");
         markers.push(quote! {
             #[doc = #marker_doc]
@@ -465,6 +557,8 @@ fn render(service: &ServiceDef) -> TokenStream {
                         message_scopes: #message_scopes,
                         message_rate_limit: #message_rate_limit,
                     },
+                    rate_limit: #call_limit,
+                    message_rate_limit: #message_limit,
                 };
             }
         });
@@ -508,7 +602,7 @@ fn render(service: &ServiceDef) -> TokenStream {
                     + 'static;
             });
             adapter_items.push(quote! {
-                type #assoc = T::#assoc;
+                type #assoc = #rt::ExpiringStream<T::#assoc>;
             });
             quote!(Self::#assoc)
         } else {
@@ -539,19 +633,42 @@ fn render(service: &ServiceDef) -> TokenStream {
 
         let check = match (public, rpc.client_streaming) {
             (true, false) => quote! {
-                let auth = self.authorizer.admit_public::<policy::#marker, _>(&request);
+                let auth = self.authorizer.admit_public::<policy::#marker, _>(&request).await?;
             },
             (true, true) => quote! {
-                let auth = self.authorizer.admit_public::<policy::#marker, _>(&request);
+                let auth = self.authorizer.admit_public::<policy::#marker, _>(&request).await?;
                 let request = self.authorizer.guard_public_stream(&auth, request);
             },
             (false, false) => quote! {
-                let auth = self.authorizer.authorize::<policy::#marker, _>(&request)?;
+                let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
             },
             (false, true) => quote! {
-                let auth = self.authorizer.authorize::<policy::#marker, _>(&request)?;
+                let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
                 let request = self.authorizer.guard_stream(&auth, request);
             },
+        };
+        let call = if rpc.server_streaming {
+            let expires_at = if public {
+                quote!(::core::option::Option::None)
+            } else {
+                quote! {
+                    <policy::#marker as #rt::Policy>::POLICY
+                        .stream
+                        .expiry
+                        .then(|| auth.expires_at())
+                }
+            };
+            quote! {
+                let expires_at = #expires_at;
+                let response = #trait_ident::#method(&*self.inner, auth, request).await?;
+                ::core::result::Result::Ok(
+                    response.map(|stream| self.authorizer.expiring_stream(expires_at, stream)),
+                )
+            }
+        } else {
+            quote! {
+                #trait_ident::#method(&*self.inner, auth, request).await
+            }
         };
         let tonic_response = if rpc.server_streaming {
             let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
@@ -565,7 +682,7 @@ fn render(service: &ServiceDef) -> TokenStream {
                 request: #raw_request,
             ) -> ::core::result::Result<#rt::tonic::Response<#tonic_response>, #rt::tonic::Status> {
                 #check
-                #trait_ident::#method(&*self.inner, auth, request).await
+                #call
             }
         });
     }

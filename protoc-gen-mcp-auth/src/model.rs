@@ -58,6 +58,10 @@ pub(crate) struct Rule {
     pub(crate) identity: Option<&'static str>,
     /// Relaxed per-message checks, by flag name.
     pub(crate) relaxed: Vec<&'static str>,
+    /// Calls per second and burst, when the proto sets them.
+    pub(crate) rate_limit: Option<(u32, u32)>,
+    /// Stream messages per second and burst, when the proto sets them.
+    pub(crate) message_rate_limit: Option<(u32, u32)>,
 }
 
 #[derive(Debug)]
@@ -100,6 +104,20 @@ struct MethodRule {
     identity: i32,
     #[prost(message, optional, tag = "5")]
     stream: Option<StreamRule>,
+    #[prost(message, optional, tag = "6")]
+    rate_limit: Option<RateLimitRule>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct RateLimitRule {
+    #[prost(uint32, tag = "1")]
+    per_second: u32,
+    #[prost(uint32, tag = "2")]
+    burst: u32,
+    #[prost(uint32, tag = "3")]
+    messages_per_second: u32,
+    #[prost(uint32, tag = "4")]
+    message_burst: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -123,7 +141,8 @@ struct StreamRule {
 /// ignoring it would silently weaken the policy the proto asks for.
 fn supported_fields(message: &str) -> &'static [u32] {
     match message {
-        "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5],
+        "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5, 6],
+        "mcp_auth.v1.RateLimit" => &[1, 2, 3, 4],
         "mcp_auth.v1.ServiceRule" => &[1],
         "mcp_auth.v1.StreamRule" => &[1, 2, 3],
         _ => &[],
@@ -510,6 +529,47 @@ fn build_method(
             ));
         }
     }
+    let (rate_limit, message_rate_limit) = match &rule.rate_limit {
+        None => (None, None),
+        Some(limit) => {
+            let calls = rate(limit.per_second, limit.burst, "per_second", "burst", &whose);
+            let messages = rate(
+                limit.messages_per_second,
+                limit.message_burst,
+                "messages_per_second",
+                "message_burst",
+                &whose,
+            );
+            let mut invalid = false;
+            for problem in [&calls, &messages]
+                .into_iter()
+                .filter_map(|r| r.as_ref().err())
+            {
+                invalid = true;
+                fail(problem.clone());
+            }
+            let (calls, messages) = (calls.ok().flatten(), messages.ok().flatten());
+            if calls.is_none() && messages.is_none() && !invalid {
+                fail(format!(
+                    "{whose} has an empty `rate_limit`; set `per_second` (and for streams \
+                     `messages_per_second`), or remove it to use the server's defaults"
+                ));
+            }
+            if messages.is_some() && !client_streaming && !inherited {
+                fail(format!(
+                    "{rpc} does not stream from the client, so `messages_per_second` has no \
+                     messages to limit; remove it"
+                ));
+            }
+            if messages.is_some() && relaxed.contains(&"unlimited_messages") {
+                fail(format!(
+                    "{whose} both limits stream messages (`messages_per_second`) and exempts \
+                     them (`unlimited_messages`); keep one"
+                ));
+            }
+            (calls, messages.filter(|_| client_streaming))
+        }
+    };
     if !ok {
         return None;
     }
@@ -524,8 +584,29 @@ fn build_method(
             access: access?,
             identity,
             relaxed,
+            rate_limit,
+            message_rate_limit,
         },
     })
+}
+
+/// A rate and its burst from the proto: `Ok(None)` when neither is set, the rate as the burst
+/// when only the rate is set, an error when only the burst is set.
+fn rate(
+    per_second: u32,
+    burst: u32,
+    rate_name: &str,
+    burst_name: &str,
+    whose: &str,
+) -> Result<Option<(u32, u32)>, String> {
+    match (per_second, burst) {
+        (0, 0) => Ok(None),
+        (0, _) => Err(format!(
+            "{whose} sets `{burst_name}` without `{rate_name}`; a burst needs a rate"
+        )),
+        (rate, 0) => Ok(Some((rate, rate))),
+        (rate, burst) => Ok(Some((rate, burst))),
+    }
 }
 
 /// The Rust path of a message, relative to the module of `package`, as prost-build and

@@ -103,6 +103,18 @@ fn render_method(out: &mut String, method: &Method) {
     if !rule.relaxed.is_empty() {
         fields.push(format!("stream: [{}]", rule.relaxed.join(", ")));
     }
+    if rule.rate_limit.is_some() || rule.message_rate_limit.is_some() {
+        let mut limits = Vec::new();
+        if let Some((rate, burst)) = rule.rate_limit {
+            limits.push(format!("per_second: {rate}, burst: {burst}"));
+        }
+        if let Some((rate, burst)) = rule.message_rate_limit {
+            limits.push(format!(
+                "messages_per_second: {rate}, message_burst: {burst}"
+            ));
+        }
+        fields.push(format!("rate_limit: {{ {} }}", limits.join(", ")));
+    }
     let _ = writeln!(
         out,
         "        rpc {}({}{}) returns ({}{}) {{ {} }}",

@@ -13,7 +13,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError};
 use crate::mtls::{PeerIdentities, PeerIdentity};
 use crate::policy::{Access, IdentityRequirement, MethodPolicy, Policy};
-use crate::stream::GuardedStream;
+use crate::rate_limit::{
+    DEFAULT_CALL_LIMIT, DEFAULT_MESSAGE_LIMIT, InMemoryRateLimiter, RateKey, RateKind, RateLimit,
+    RateLimiter, RateOutcome,
+};
+use crate::stream::{ExpiringStream, GuardedStream, MessageLimit};
 
 /// Authenticates callers and checks them against a method's policy; the only source of
 /// [`Authorized`] proofs. Cheap to clone.
@@ -32,6 +36,64 @@ struct Inner<C> {
     peers: Option<PeerIdentities>,
     clock: Arc<dyn Clock>,
     auditor: Auditor,
+    limits: Limits,
+}
+
+/// The rate limiter and the limits that apply where the proto sets none.
+#[derive(Clone)]
+pub(crate) struct Limits {
+    limiter: Arc<dyn RateLimiter>,
+    calls: Option<RateLimit>,
+    messages: Option<RateLimit>,
+    allow_when_unavailable: bool,
+}
+
+impl fmt::Debug for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limits")
+            .field("limiter", &self.limiter)
+            .field("calls", &self.calls)
+            .field("messages", &self.messages)
+            .field("allow_when_unavailable", &self.allow_when_unavailable)
+            .finish()
+    }
+}
+
+impl Limits {
+    /// Counts one event under `limit` (`None`: unlimited); `Err` when it must be refused.
+    pub(crate) async fn check(
+        &self,
+        limit: Option<RateLimit>,
+        key: RateKey<'_>,
+    ) -> Result<(), AuthError> {
+        let Some(limit) = limit else {
+            return Ok(());
+        };
+        self.decide(self.limiter.check(&key, limit).outcome().await)
+    }
+
+    /// Counts one event with the limiter, for callers that poll the check themselves.
+    pub(crate) fn start(&self, limit: RateLimit, key: RateKey<'_>) -> crate::rate_limit::RateCheck {
+        self.limiter.check(&key, limit)
+    }
+
+    /// Turns an outcome into a decision, applying the unavailable-store policy.
+    pub(crate) fn decide(&self, outcome: RateOutcome) -> Result<(), AuthError> {
+        match outcome {
+            RateOutcome::Allowed => Ok(()),
+            RateOutcome::Limited { retry_after } => Err(AuthError::RateLimited { retry_after }),
+            RateOutcome::Unavailable(_) if self.allow_when_unavailable => Ok(()),
+            RateOutcome::Unavailable(why) => Err(AuthError::RateLimiterUnavailable(why)),
+        }
+    }
+
+    fn message_limit(&self, policy: &MethodPolicy) -> Option<RateLimit> {
+        if policy.stream.message_rate_limit {
+            policy.message_rate_limit.or(self.messages)
+        } else {
+            None
+        }
+    }
 }
 
 impl<C> Clone for Authorizer<C> {
@@ -49,6 +111,7 @@ impl<C> fmt::Debug for Authorizer<C> {
             .field("client_certificates", &self.inner.peers)
             .field("clock", &self.inner.clock)
             .field("auditor", &self.inner.auditor)
+            .field("limits", &self.inner.limits)
             .finish()
     }
 }
@@ -59,6 +122,7 @@ pub struct AuthorizerBuilder<C = StandardClaims> {
     peers: Option<PeerIdentities>,
     clock: Arc<dyn Clock>,
     sink: Option<Arc<dyn AuditSink>>,
+    limits: Limits,
 }
 
 impl<C> fmt::Debug for AuthorizerBuilder<C> {
@@ -97,6 +161,43 @@ impl<C: Claims> AuthorizerBuilder<C> {
         self
     }
 
+    /// Counts calls and stream messages with `limiter` (default: an
+    /// [`InMemoryRateLimiter`]); give every replica the same shared limiter to enforce one
+    /// budget across them.
+    pub fn rate_limiter(mut self, limiter: impl RateLimiter) -> Self {
+        self.limits.limiter = Arc::new(limiter);
+        self
+    }
+
+    /// The call limit per caller and RPC where the proto sets none (default
+    /// [`DEFAULT_CALL_LIMIT`]).
+    pub fn default_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.limits.calls = Some(limit);
+        self
+    }
+
+    /// The stream-message limit per caller and RPC where the proto sets none (default
+    /// [`DEFAULT_MESSAGE_LIMIT`]).
+    pub fn default_message_rate_limit(mut self, limit: RateLimit) -> Self {
+        self.limits.messages = Some(limit);
+        self
+    }
+
+    /// Leaves calls and messages unlimited where the proto sets no `rate_limit`. Limits the
+    /// proto sets still apply.
+    pub fn no_default_rate_limits(mut self) -> Self {
+        self.limits.calls = None;
+        self.limits.messages = None;
+        self
+    }
+
+    /// Lets calls through when the rate limiter cannot decide (a shared store is down). By
+    /// default they are refused with `UNAVAILABLE`; either way the event is audited.
+    pub fn allow_when_rate_limiter_unavailable(mut self) -> Self {
+        self.limits.allow_when_unavailable = true;
+        self
+    }
+
     /// Builds the authorizer; at least one kind of credential must be configured.
     pub fn build(self) -> Result<Authorizer<C>, ConfigError> {
         if self.token.is_none() && self.peers.is_none() {
@@ -111,6 +212,7 @@ impl<C: Claims> AuthorizerBuilder<C> {
                 peers: self.peers,
                 clock: self.clock,
                 auditor: Auditor::new(self.sink),
+                limits: self.limits,
             }),
         })
     }
@@ -140,6 +242,12 @@ impl<C: Claims> Authorizer<C> {
             peers: None,
             clock: Arc::new(SystemClock),
             sink: None,
+            limits: Limits {
+                limiter: Arc::new(InMemoryRateLimiter::new()),
+                calls: Some(DEFAULT_CALL_LIMIT),
+                messages: Some(DEFAULT_MESSAGE_LIMIT),
+                allow_when_unavailable: false,
+            },
         }
     }
 
@@ -149,11 +257,13 @@ impl<C: Claims> Authorizer<C> {
     }
 
     /// Checks `request` against the policy `P`: authenticates the caller, checks the kind of
-    /// credential and the scopes, and records the decision as an audit event.
+    /// credential and the scopes, counts the call against the caller's rate limit, and records
+    /// the decision as an audit event.
     ///
     /// The generated adapters call this before every handler. On failure the status is ready
-    /// to return to the caller: generic message, `www-authenticate` challenge.
-    pub fn authorize<P: Policy, T>(
+    /// to return to the caller: generic message, `www-authenticate` challenge, or
+    /// `RESOURCE_EXHAUSTED` with the retry delay in a `google.rpc.RetryInfo` detail.
+    pub async fn authorize<P: Policy, T>(
         &self,
         request: &Request<T>,
     ) -> Result<Authorized<C, P>, Status> {
@@ -194,19 +304,44 @@ impl<C: Claims> Authorizer<C> {
         if let Err(error) = checked {
             return Err(self.deny(policy, subject, certificate.as_deref(), &error));
         }
+        let authorized = Authorized::new(claims, certificate);
+        let subject = authorized.claims().map(Claims::subject);
+        let key = RateKey {
+            method: policy.path,
+            kind: RateKind::Call,
+            identity: authorized.subject(),
+        };
+        let limit = policy.rate_limit.or(self.inner.limits.calls);
+        if let Err(error) = self.inner.limits.check(limit, key).await {
+            return Err(self.deny(policy, subject, authorized.certificate(), &error));
+        }
         self.inner.auditor.record(&AuditEvent {
             method: policy.path,
             subject,
-            certificate: certificate.as_deref().map(PeerIdentity::name),
+            certificate: authorized.certificate().map(PeerIdentity::name),
             decision: Decision::Allow,
             reason: "authorized",
             detail: None,
         });
-        Ok(Authorized::new(claims, certificate))
+        Ok(authorized)
     }
 
-    /// Admits a call to a public RPC (`public: true`), recording it as an audit event.
-    pub fn admit_public<P: Policy, T>(&self, _request: &Request<T>) -> Public<P> {
+    /// Admits a call to a public RPC (`public: true`): counts it against the rate limit of the
+    /// peer's IP address and records it as an audit event.
+    pub async fn admit_public<P: Policy, T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<Public<P>, Status> {
+        let peer = peer_identity(request);
+        let key = RateKey {
+            method: P::POLICY.path,
+            kind: RateKind::Call,
+            identity: &peer,
+        };
+        let limit = P::POLICY.rate_limit.or(self.inner.limits.calls);
+        if let Err(error) = self.inner.limits.check(limit, key).await {
+            return Err(self.deny(&P::POLICY, Some(&peer), None, &error));
+        }
         self.inner.auditor.record(&AuditEvent {
             method: P::POLICY.path,
             subject: None,
@@ -215,7 +350,7 @@ impl<C: Claims> Authorizer<C> {
             reason: "public",
             detail: None,
         });
-        Public::new()
+        Ok(Public::new())
     }
 
     /// Wraps the inbound stream of a client- or bidirectional-streaming call in the
@@ -229,6 +364,7 @@ impl<C: Claims> Authorizer<C> {
         let clock = Arc::clone(&self.inner.clock);
         let subject: Arc<str> = auth.subject().into();
         let auditor = self.inner.auditor.clone();
+        let limit = self.message_limit::<P>(&subject);
         request.map(|stream| {
             GuardedStream::new(
                 stream,
@@ -237,6 +373,7 @@ impl<C: Claims> Authorizer<C> {
                 expires_at,
                 clock,
                 auditor,
+                limit,
             )
         })
     }
@@ -250,7 +387,26 @@ impl<C: Claims> Authorizer<C> {
     ) -> Request<GuardedStream<T>> {
         let clock = Arc::clone(&self.inner.clock);
         let auditor = self.inner.auditor.clone();
-        request.map(|stream| GuardedStream::new(stream, &P::POLICY, None, None, clock, auditor))
+        let peer: Arc<str> = peer_identity(&request).into();
+        let limit = self.message_limit::<P>(&peer);
+        request
+            .map(|stream| GuardedStream::new(stream, &P::POLICY, None, None, clock, auditor, limit))
+    }
+
+    /// Wraps the response stream of a server-streaming call so that it ends with
+    /// `UNAUTHENTICATED` when the caller's credentials expire at `expires_at` (`None`: never,
+    /// for public RPCs).
+    pub fn expiring_stream<S>(&self, expires_at: Option<u64>, stream: S) -> ExpiringStream<S> {
+        ExpiringStream::new(stream, expires_at, &self.inner.clock)
+    }
+
+    fn message_limit<P: Policy>(&self, identity: &Arc<str>) -> Option<MessageLimit> {
+        let limit = self.inner.limits.message_limit(&P::POLICY)?;
+        Some(MessageLimit {
+            limits: self.inner.limits.clone(),
+            limit,
+            identity: Arc::clone(identity),
+        })
     }
 
     fn deny(
@@ -270,6 +426,15 @@ impl<C: Claims> Authorizer<C> {
             detail: Some(&detail),
         });
         error.to_status()
+    }
+}
+
+/// The rate-limit identity of an unauthenticated caller: its IP address, never its port or
+/// connection, so reconnecting does not reset the budget.
+fn peer_identity<T>(request: &Request<T>) -> String {
+    match request.remote_addr() {
+        Some(addr) => format!("peer:{}", addr.ip()),
+        None => "peer:unknown".to_owned(),
     }
 }
 

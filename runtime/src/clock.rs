@@ -4,15 +4,23 @@
 //! time with a [`ManualClock`] instead of sleeping.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A future that resolves at a deadline of a [`Clock`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A source of the current time, in whole seconds since the Unix epoch (the unit of JWT
 /// `exp`, `nbf` and `iat`).
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time in seconds since the Unix epoch.
     fn now(&self) -> u64;
+
+    /// Resolves when this clock reaches `deadline` (seconds since the Unix epoch): how streams
+    /// end at their credentials' expiry while no message arrives. Needs a tokio runtime.
+    fn sleep_until(&self, deadline: u64) -> Sleep;
 }
 
 /// The system clock.
@@ -20,6 +28,12 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    fn sleep_until(&self, deadline: u64) -> Sleep {
+        let at = UNIX_EPOCH + Duration::from_secs(deadline);
+        let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+        Box::pin(tokio::time::sleep(wait))
+    }
+
     fn now(&self) -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -38,32 +52,49 @@ impl Clock for SystemClock {
 /// clock.advance(30);
 /// assert_eq!(clock.now(), 1_030);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ManualClock {
-    now: Arc<AtomicU64>,
+    now: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new(0)
+    }
 }
 
 impl ManualClock {
     /// A clock that reads `now` seconds since the Unix epoch.
     pub fn new(now: u64) -> Self {
         Self {
-            now: Arc::new(AtomicU64::new(now)),
+            now: Arc::new(tokio::sync::watch::Sender::new(now)),
         }
     }
 
     /// Moves the clock forward by `seconds`.
     pub fn advance(&self, seconds: u64) {
-        self.now.fetch_add(seconds, Ordering::SeqCst);
+        self.now.send_modify(|now| *now += seconds);
     }
 
     /// Sets the clock to `now` seconds since the Unix epoch.
     pub fn set(&self, now: u64) {
-        self.now.store(now, Ordering::SeqCst);
+        self.now.send_replace(now);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
-        self.now.load(Ordering::SeqCst)
+        *self.now.borrow()
+    }
+
+    fn sleep_until(&self, deadline: u64) -> Sleep {
+        let mut now = self.now.subscribe();
+        Box::pin(async move {
+            // The sender lives as long as any clone of the clock; if every clone is gone the
+            // time can never reach the deadline, so wait forever rather than fire early.
+            if now.wait_for(|now| *now >= deadline).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
     }
 }

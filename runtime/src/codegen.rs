@@ -7,6 +7,9 @@ pub use tonic::async_trait;
 
 pub use crate::authorized::{ProofFor, ProofOf, ProtectedRpc, PublicRpc};
 pub use crate::policy::{
-    Access, IdentityRequirement, MethodKind, MethodPolicy, Policy, ServicePolicy, StreamChecks,
+    Access, IdentityRequirement, MethodKind, MethodPolicy, Policy, RateLimit, ServicePolicy,
+    StreamChecks,
 };
-pub use crate::{Authorized, Authorizer, Claims, GuardedStream, Public, StandardClaims};
+pub use crate::{
+    Authorized, Authorizer, Claims, ExpiringStream, GuardedStream, Public, StandardClaims,
+};

@@ -29,6 +29,16 @@ pub enum AuthError {
     /// The caller presented a kind of credential the RPC does not accept.
     #[error("credential not accepted by this method: {0}")]
     CredentialNotAccepted(&'static str),
+    /// The caller is over its rate limit.
+    #[error("rate limit exceeded; retry after {retry_after:?}")]
+    RateLimited {
+        /// When the next call (or message) would be allowed.
+        retry_after: std::time::Duration,
+    },
+    /// The rate limiter could not decide (its store is unreachable) and the server denies in
+    /// that case.
+    #[error("rate limiter unavailable: {0}")]
+    RateLimiterUnavailable(String),
     /// The caller lacks scopes the RPC requires.
     #[error("missing scopes; the method requires `{}`", .required.join(" "))]
     InsufficientScope {
@@ -45,6 +55,17 @@ impl AuthError {
         let (mut status, challenge) = match self {
             Self::InvalidCertificate(_) => {
                 return Status::unauthenticated("invalid credentials");
+            }
+            Self::RateLimited { retry_after } => {
+                use tonic_types::{ErrorDetails, StatusExt};
+                return Status::with_error_details(
+                    tonic::Code::ResourceExhausted,
+                    "rate limit exceeded",
+                    ErrorDetails::with_retry_info(Some(*retry_after)),
+                );
+            }
+            Self::RateLimiterUnavailable(_) => {
+                return Status::unavailable("rate limiter unavailable");
             }
             Self::MissingCredentials | Self::CredentialNotAccepted(_) => (
                 Status::unauthenticated("missing credentials"),
@@ -87,6 +108,8 @@ impl AuthError {
             Self::Expired => "token_expired",
             Self::CredentialNotAccepted(_) => "credential_not_accepted",
             Self::InvalidCertificate(_) => "invalid_certificate",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimiterUnavailable(_) => "rate_limiter_unavailable",
             Self::InsufficientScope { .. } => "insufficient_scope",
         }
     }

@@ -14,6 +14,7 @@ mod error;
 pub mod jwt;
 pub mod mtls;
 pub mod policy;
+pub mod rate_limit;
 mod stream;
 
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditSink, Decision};
@@ -23,7 +24,7 @@ pub use authorizer::{Authorizer, AuthorizerBuilder};
 pub use claims::{Claims, StandardClaims};
 pub use error::{AuthError, ConfigError};
 pub use policy::{MethodPolicy, Policy, ServicePolicy};
-pub use stream::GuardedStream;
+pub use stream::{ExpiringStream, GuardedStream};
 
 pub use mcp_auth_macros::{Claims, handlers, service};
 

@@ -79,6 +79,26 @@ impl Default for StreamChecks {
     }
 }
 
+/// A GCRA rate: a sustained rate per second and a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateLimit {
+    /// Sustained events per second.
+    pub per_second: u32,
+    /// Events that may arrive at once.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// `per_second` events per second with a burst of `burst` (both at least 1; zeros are
+    /// raised to 1, so a limit never becomes "nothing passes" or "unlimited" by accident).
+    pub const fn new(per_second: u32, burst: u32) -> Self {
+        Self {
+            per_second: if per_second == 0 { 1 } else { per_second },
+            burst: if burst == 0 { 1 } else { burst },
+        }
+    }
+}
+
 /// What one RPC requires, as written in (or inherited through) its proto options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MethodPolicy {
@@ -96,6 +116,10 @@ pub struct MethodPolicy {
     pub identity: IdentityRequirement,
     /// The per-message checks of a client stream.
     pub stream: StreamChecks,
+    /// The call rate limit the proto sets; `None` takes the server's default.
+    pub rate_limit: Option<RateLimit>,
+    /// The stream-message rate limit the proto sets; `None` takes the server's default.
+    pub message_rate_limit: Option<RateLimit>,
 }
 
 impl MethodPolicy {

@@ -98,13 +98,23 @@ impl streaming::streams_auth::Streams for Handlers {
     ) -> Result<Response<Self::WatchStream>, Status> {
         self.0.watch.fetch_add(1, Ordering::SeqCst);
         let item = request.into_inner();
-        let items = (0..3).map(move |i| {
+        // `forever` sends one item and then keeps the stream open without sending more.
+        let forever = item.name == "forever";
+        let count = if forever { 1 } else { 3 };
+        let items = (0..count).map(move |i| {
             Ok(streaming::Item {
                 name: format!("{}-{i}", item.name),
                 size: Some(i),
             })
         });
-        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
+        let items = tokio_stream::iter(items);
+        if forever {
+            Ok(Response::new(Box::pin(
+                items.chain(tokio_stream::pending()),
+            )))
+        } else {
+            Ok(Response::new(Box::pin(items)))
+        }
     }
 
     async fn upload(

@@ -1,0 +1,299 @@
+//! Long-lived streams and floods: a stream ends at its token's expiry even while idle, a
+//! server stream stops there too, and rate limits per caller hold across streams and
+//! connections, with the retry delay in the status.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mcp_auth::clock::ManualClock;
+use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
+use mcp_auth::rate_limit::RateLimit;
+use mcp_auth::{Authorized, Authorizer, AuthorizerBuilder, GuardedStream, StandardClaims};
+use mcp_auth_tests::fixtures::limits::{self, limited_auth};
+use mcp_auth_tests::fixtures::streaming;
+use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, token, with_token};
+use tonic::transport::{Channel, Server};
+use tonic::{Code, Request, Response, Status};
+use tonic_types::StatusExt;
+
+type C = StandardClaims;
+
+#[derive(Default)]
+struct Limited {
+    pings: AtomicUsize,
+    fed: AtomicUsize,
+}
+
+struct LimitedHandlers(Arc<Limited>);
+
+#[mcp_auth::handlers]
+impl limited_auth::Limited for LimitedHandlers {
+    async fn ping(
+        &self,
+        _auth: Authorized<C, limited_auth::policy::Ping>,
+        request: Request<limits::Tick>,
+    ) -> Result<Response<limits::Tick>, Status> {
+        self.0.pings.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(request.into_inner()))
+    }
+
+    async fn feed(
+        &self,
+        _auth: Authorized<C, limited_auth::policy::Feed>,
+        request: Request<GuardedStream<limits::Tick>>,
+    ) -> Result<Response<limits::Count>, Status> {
+        let mut stream = request.into_inner();
+        let mut count = 0;
+        while stream.message().await?.is_some() {
+            self.0.fed.fetch_add(1, Ordering::SeqCst);
+            count += 1;
+        }
+        Ok(Response::new(limits::Count { count }))
+    }
+
+    async fn firehose(
+        &self,
+        _auth: Authorized<C, limited_auth::policy::Firehose>,
+        request: Request<GuardedStream<limits::Tick>>,
+    ) -> Result<Response<limits::Count>, Status> {
+        let mut stream = request.into_inner();
+        let mut count = 0;
+        while stream.message().await?.is_some() {
+            count += 1;
+        }
+        Ok(Response::new(limits::Count { count }))
+    }
+}
+
+struct Harness {
+    addr: std::net::SocketAddr,
+    clock: ManualClock,
+    calls: Arc<Calls>,
+    limited: Arc<Limited>,
+}
+
+async fn start(configure: impl FnOnce(AuthorizerBuilder<C>) -> AuthorizerBuilder<C>) -> Harness {
+    let clock = ManualClock::new(NOW);
+    let authenticator = JwtAuthenticator::<C>::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .key(JwtKey::hs256(SECRET))
+        .leeway_secs(0)
+        .build()
+        .unwrap();
+    let authorizer = configure(
+        Authorizer::builder()
+            .token(authenticator)
+            .clock(clock.clone()),
+    )
+    .build()
+    .unwrap();
+    let calls = Arc::new(Calls::default());
+    let limited = Arc::new(Limited::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        Server::builder()
+            .add_service(streaming::streams_auth::server(
+                Handlers(Arc::clone(&calls)),
+                authorizer.clone(),
+            ))
+            .add_service(limited_auth::server(
+                LimitedHandlers(Arc::clone(&limited)),
+                authorizer,
+            ))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    Harness {
+        addr,
+        clock,
+        calls,
+        limited,
+    }
+}
+
+impl Harness {
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+}
+
+fn token_for(subject: &str, scope: &str) -> String {
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "scope": scope, "exp": NOW + 600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+fn item(name: &str) -> streaming::Item {
+    streaming::Item {
+        name: name.into(),
+        size: None,
+    }
+}
+
+#[tokio::test]
+async fn an_idle_stream_ends_at_expiry_without_another_message() {
+    let h = start(|b| b).await;
+    let mut client = streaming::streams_client::StreamsClient::new(h.channel().await);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let upload = tokio::spawn(async move {
+        client
+            .upload(with_token(
+                tokio_stream::wrappers::ReceiverStream::new(rx),
+                &token("items:write", 30),
+            ))
+            .await
+    });
+    tx.send(item("only")).await.unwrap();
+    while h.calls.upload_messages.load(Ordering::SeqCst) < 1 {
+        tokio::task::yield_now().await;
+    }
+    // The client keeps the stream open and sends nothing more.
+    h.clock.advance(30);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), upload)
+        .await
+        .expect("the idle stream was not ended at expiry")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(
+        status.message(),
+        "token expired; reconnect with fresh credentials"
+    );
+    drop(tx);
+}
+
+#[tokio::test]
+async fn a_server_stream_stops_at_expiry() {
+    let h = start(|b| b).await;
+    let mut client = streaming::streams_client::StreamsClient::new(h.channel().await);
+    let mut watch = client
+        .watch(with_token(item("forever"), &token("items:read", 30)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(watch.message().await.unwrap().unwrap().name, "forever-0");
+    h.clock.advance(30);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), watch.message())
+        .await
+        .expect("the server stream was not ended at expiry")
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn calls_over_the_proto_limit_get_resource_exhausted_with_a_retry_delay() {
+    let h = start(|b| b).await;
+    let alice = token_for("alice", "");
+    let mut client = limits::limited_client::LimitedClient::new(h.channel().await);
+    for n in 0..3 {
+        client
+            .ping(with_token(limits::Tick { n }, &alice))
+            .await
+            .unwrap();
+    }
+    let status = client
+        .ping(with_token(limits::Tick { n: 3 }, &alice))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let retry = status
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay)
+        .expect("a RetryInfo detail");
+    assert!(retry > std::time::Duration::ZERO && retry <= std::time::Duration::from_secs(1));
+
+    // A new connection does not reset the budget; another caller has its own.
+    let mut reconnected = limits::limited_client::LimitedClient::new(h.channel().await);
+    let status = reconnected
+        .ping(with_token(limits::Tick { n: 4 }, &alice))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    reconnected
+        .ping(with_token(limits::Tick { n: 5 }, &token_for("bob", "")))
+        .await
+        .unwrap();
+    assert_eq!(h.limited.pings.load(Ordering::SeqCst), 4);
+}
+
+async fn feed(channel: Channel, token: String, messages: u64) -> Result<u64, Status> {
+    let ticks = tokio_stream::iter((0..messages).map(|n| limits::Tick { n }));
+    limits::limited_client::LimitedClient::new(channel)
+        .feed(with_token(ticks, &token))
+        .await
+        .map(|r| r.into_inner().count)
+}
+
+#[tokio::test]
+async fn a_flood_on_one_stream_or_two_shares_one_message_budget() {
+    let h = start(|b| b).await;
+    // One stream: 2,000 messages against a burst of 5.
+    let status = feed(h.channel().await, token_for("carol", ""), 2_000)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let first = h.limited.fed.load(Ordering::SeqCst);
+    assert!((5..=6).contains(&first), "{first} messages passed");
+
+    // Two parallel streams of a new caller on two connections: together within one budget.
+    let dave = token_for("dave", "");
+    let (a, b) = tokio::join!(
+        feed(h.channel().await, dave.clone(), 1_000),
+        feed(h.channel().await, dave.clone(), 1_000),
+    );
+    assert!(
+        a.is_err() || b.is_err(),
+        "the shared budget was not enforced"
+    );
+    let both = h.limited.fed.load(Ordering::SeqCst) - first;
+    assert!(
+        (5..=6).contains(&both),
+        "{both} messages passed on two streams"
+    );
+
+    // The exemption is named in the proto.
+    let ticks = tokio_stream::iter((0..2_000).map(|n| limits::Tick { n }));
+    let count = limits::limited_client::LimitedClient::new(h.channel().await)
+        .firehose(with_token(ticks, &token_for("erin", "")))
+        .await
+        .unwrap()
+        .into_inner()
+        .count;
+    assert_eq!(count, 2_000);
+}
+
+#[tokio::test]
+async fn server_defaults_limit_rpcs_the_proto_leaves_open() {
+    let h = start(|b| {
+        b.default_rate_limit(RateLimit::new(1, 2))
+            .default_message_rate_limit(RateLimit::new(1, 10))
+    })
+    .await;
+    let mut client = streaming::streams_client::StreamsClient::new(h.channel().await);
+    let frank = token_for("frank", "items:read items:write");
+    for _ in 0..2 {
+        client.unary(with_token(item("x"), &frank)).await.unwrap();
+    }
+    let status = client
+        .unary(with_token(item("x"), &frank))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+
+    let many = tokio_stream::iter((0..100).map(|_| item("y")));
+    let status = client.upload(with_token(many, &frank)).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    let passed = h.calls.upload_messages.load(Ordering::SeqCst);
+    assert!((10..=11).contains(&passed), "{passed} messages passed");
+}
