@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod mtls;
 pub mod policy;
 pub mod rate_limit;
+pub mod server;
 mod stream;
 
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditSink, Decision};
@@ -24,6 +25,7 @@ pub use authorizer::{Authorizer, AuthorizerBuilder};
 pub use claims::{Claims, StandardClaims};
 pub use error::{AuthError, ConfigError};
 pub use policy::{MethodPolicy, Policy, ServicePolicy};
+pub use server::HardenedServer;
 pub use stream::{ExpiringStream, GuardedStream};
 
 pub use mcp_auth_macros::{Claims, handlers, service};
