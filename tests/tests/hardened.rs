@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mcp_auth::clock::ManualClock;
+use mcp_auth::coverage::CoverageLayer;
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::server::{HardenedLayers, HardenedServer};
 use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
@@ -202,9 +203,22 @@ fn spawn(mut server: Server<HardenedLayers>, routes: Routes) -> SocketAddr {
     addr
 }
 
-/// A hardened server with `handlers` behind the generated `server()`.
+/// A hardened server with `handlers` behind the generated `server()`, and the coverage layer
+/// inside the hardened layers, as a deployment stacks them.
 fn serve(builder: HardenedServer, handlers: &Handlers) -> SocketAddr {
-    spawn(builder.build(), Routes::new(streams(handlers)))
+    let mut server = builder
+        .build()
+        .layer(CoverageLayer::new([&streams_auth::POLICY]));
+    let incoming = HardenedServer::new()
+        .bind("127.0.0.1:0".parse().unwrap())
+        .unwrap();
+    let addr = incoming.local_addr().unwrap();
+    tokio::spawn(
+        server
+            .add_service(streams(handlers))
+            .serve_with_incoming(incoming),
+    );
+    addr
 }
 
 async fn connect(addr: SocketAddr) -> StreamsClient<Channel> {
