@@ -11,6 +11,7 @@ fn main() {
         "fixtures/keywords.proto",
         "fixtures/identity.proto",
         "fixtures/limits.proto",
+        "fixtures/tools.proto",
     ]
     .map(|p| format!("{root}/{p}"));
     if let Err(error) = protoc_gen_mcp_auth::Builder::new()

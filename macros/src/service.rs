@@ -20,6 +20,10 @@ mod kw {
     syn::custom_keyword!(scopes);
     syn::custom_keyword!(identity);
     syn::custom_keyword!(rate_limit);
+    syn::custom_keyword!(tools);
+    syn::custom_keyword!(tool);
+    syn::custom_keyword!(allow_undeclared_tools);
+    syn::custom_keyword!(reauth);
 }
 
 pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
@@ -38,7 +42,60 @@ struct ServiceDef {
     /// Proto service name, e.g. `McpService`.
     name: Ident,
     server: Option<syn::Path>,
+    tools: Vec<ToolDef>,
     rpcs: Vec<RpcDef>,
+}
+
+/// One entry of the service's `tools { .. }` table.
+struct ToolDef {
+    attrs: Vec<Attribute>,
+    name: LitStr,
+    scopes: Vec<LitStr>,
+}
+
+/// A path to a field of a request message: `request?.name`, where `?` marks a field that is an
+/// `Option` in Rust (a message field, or a proto3 `optional` scalar).
+struct FieldPath {
+    segments: Vec<(Ident, bool)>,
+    span: Span,
+}
+
+impl Parse for FieldPath {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let span = input.span();
+        let mut segments = Vec::new();
+        loop {
+            let ident = Ident::parse_any(input)?;
+            let optional = input.peek(Token![?]);
+            if optional {
+                input.parse::<Token![?]>()?;
+            }
+            segments.push((ident, optional));
+            if !input.peek(Token![.]) {
+                break;
+            }
+            input.parse::<Token![.]>()?;
+        }
+        Ok(Self { segments, span })
+    }
+}
+
+impl Parse for ToolDef {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let name = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let list;
+        bracketed!(list in input);
+        let scopes = Punctuated::<LitStr, Token![,]>::parse_terminated(&list)?
+            .into_iter()
+            .collect();
+        Ok(Self {
+            attrs,
+            name,
+            scopes,
+        })
+    }
 }
 
 struct RpcDef {
@@ -60,6 +117,9 @@ struct Rule {
     identity: Option<Ident>,
     stream: Option<(Span, Vec<Ident>)>,
     rate_limit: Option<(Span, Vec<(Ident, syn::LitInt)>)>,
+    tool: Option<FieldPath>,
+    allow_undeclared_tools: Option<Span>,
+    reauth: Option<FieldPath>,
 }
 
 impl Parse for ServiceDef {
@@ -88,6 +148,15 @@ impl Parse for ServiceDef {
         } else {
             None
         };
+        let mut tools = Vec::new();
+        if body.peek(kw::tools) {
+            body.parse::<kw::tools>()?;
+            let table;
+            braced!(table in body);
+            tools = Punctuated::<ToolDef, Token![,]>::parse_terminated(&table)?
+                .into_iter()
+                .collect();
+        }
         let mut rpcs = Vec::new();
         while !body.is_empty() {
             rpcs.push(body.parse()?);
@@ -100,6 +169,7 @@ impl Parse for ServiceDef {
             package,
             name,
             server,
+            tools,
             rpcs,
         })
     }
@@ -182,6 +252,23 @@ impl Parse for Rule {
                 if rule.identity.replace(input.parse()?).is_some() {
                     return Err(duplicate(span));
                 }
+            } else if lookahead.peek(kw::tool) {
+                let span = input.parse::<kw::tool>()?.span;
+                input.parse::<Token![:]>()?;
+                if rule.tool.replace(input.parse()?).is_some() {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::allow_undeclared_tools) {
+                let span = input.parse::<kw::allow_undeclared_tools>()?.span;
+                if rule.allow_undeclared_tools.replace(span).is_some() {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::reauth) {
+                let span = input.parse::<kw::reauth>()?.span;
+                input.parse::<Token![:]>()?;
+                if rule.reauth.replace(input.parse()?).is_some() {
+                    return Err(duplicate(span));
+                }
             } else if lookahead.peek(kw::rate_limit) {
                 let span = input.parse::<kw::rate_limit>()?.span;
                 input.parse::<Token![:]>()?;
@@ -256,6 +343,31 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
             None => errors = Some(error),
         }
     };
+    let mut tool_names = std::collections::HashSet::new();
+    for tool in &service.tools {
+        let name = tool.name.value();
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_whitespace) {
+            push(
+                tool.name.span(),
+                format!("`{}` is not a valid tool name", name.escape_debug()),
+            );
+        }
+        if !tool_names.insert(name.clone()) {
+            push(tool.name.span(), format!("tool `{name}` is declared twice"));
+        }
+        for scope in &tool.scopes {
+            if !is_scope_token(&scope.value()) {
+                push(
+                    scope.span(),
+                    format!(
+                        "`{}` is not a valid scope: scopes are non-empty printable ASCII \
+                         without spaces, `\"` or `\\`",
+                        scope.value().escape_debug()
+                    ),
+                );
+            }
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for rpc in &service.rpcs {
         let name = rpc.name.unraw().to_string();
@@ -385,6 +497,57 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                 );
             }
         }
+        if let Some(span) = rule.allow_undeclared_tools
+            && rule.tool.is_none()
+        {
+            push(
+                span,
+                format!("rpc `{name}` names no tool field, so there are no tools to allow"),
+            );
+        }
+        if let Some(tool) = &rule.tool {
+            if rule.public.is_some() {
+                push(
+                    tool.span,
+                    format!(
+                        "rpc `{name}` is public, so there are no scopes to check its tools \
+                         against; remove `public` or `tool`"
+                    ),
+                );
+            }
+            if service.tools.is_empty() && rule.allow_undeclared_tools.is_none() {
+                push(
+                    tool.span,
+                    format!(
+                        "rpc `{name}` calls tools but the service declares none; add a \
+                         `tools {{ \"name\": [\"scope\"] }}` table or `allow_undeclared_tools`"
+                    ),
+                );
+            }
+        }
+        if let Some(reauth) = &rule.reauth {
+            if !rpc.client_streaming {
+                push(
+                    reauth.span,
+                    format!(
+                        "rpc `{name}` does not stream from the client, so no message can \
+                         carry a fresh token; remove `reauth`"
+                    ),
+                );
+            }
+            if reauth.segments.len() != 1 {
+                push(
+                    reauth.span,
+                    "`reauth` names a string field of the request message itself".to_owned(),
+                );
+            }
+            if rule.public.is_some() {
+                push(
+                    reauth.span,
+                    format!("rpc `{name}` is public and has no token to renew"),
+                );
+            }
+        }
         if let Some((span, flags)) = &rule.stream {
             if !rpc.client_streaming {
                 push(
@@ -453,6 +616,69 @@ fn describe_access(rule: &Rule) -> String {
     }
 }
 
+/// The text of `#[doc = ".."]` attributes, one line each, trimmed and joined with spaces.
+fn doc_text(attrs: &[Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .filter_map(|attr| match &attr.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(text),
+                    ..
+                }) => Some(text.value().trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|line| !line.is_empty())
+        .collect();
+    lines.join(" ")
+}
+
+/// `fn #name(m: &#request) -> Option<&str>` reading the string field at `path`.
+fn field_reader(name: &Ident, request: &Type, path: &FieldPath) -> TokenStream {
+    let mut expr = quote!(m);
+    let last = path.segments.len() - 1;
+    for (i, (field, optional)) in path.segments.iter().enumerate() {
+        let field = ident::ident(&ident::to_snake(&field.unraw().to_string()), field.span());
+        if i < last {
+            expr = if *optional {
+                quote!(#expr.#field.as_ref()?)
+            } else {
+                quote!(#expr.#field)
+            };
+        } else {
+            expr = if *optional {
+                quote!(#expr.#field.as_deref())
+            } else {
+                quote!(::core::option::Option::Some(#expr.#field.as_str()))
+            };
+        }
+    }
+    quote! {
+        fn #name(m: &#request) -> ::core::option::Option<&str> {
+            #expr
+        }
+    }
+}
+
+/// `fn #name(m: &mut #request) -> String` taking the string field at `path` out of a message.
+fn field_taker(name: &Ident, request: &Type, path: &FieldPath) -> TokenStream {
+    let (field, optional) = &path.segments[0];
+    let field = ident::ident(&ident::to_snake(&field.unraw().to_string()), field.span());
+    let take = if *optional {
+        quote!(m.#field.take().unwrap_or_default())
+    } else {
+        quote!(::core::mem::take(&mut m.#field))
+    };
+    quote! {
+        fn #name(m: &mut #request) -> ::std::string::String {
+            #take
+        }
+    }
+}
+
 fn render(service: &ServiceDef) -> TokenStream {
     let proto_name = service.name.unraw().to_string();
     let full_name = if service.package.is_empty() {
@@ -477,6 +703,22 @@ fn render(service: &ServiceDef) -> TokenStream {
     let docs = &service.attrs;
     let rt = quote!(::mcp_auth::codegen);
 
+    let tool_entries: Vec<TokenStream> = service
+        .tools
+        .iter()
+        .map(|tool| {
+            let name = &tool.name;
+            let scopes = &tool.scopes;
+            let description = doc_text(&tool.attrs);
+            quote! {
+                #rt::ToolPolicy {
+                    name: #name,
+                    scopes: &[#(#scopes),*],
+                    description: #description,
+                }
+            }
+        })
+        .collect();
     let mut markers = Vec::new();
     let mut marker_paths = Vec::new();
     let mut trait_items = Vec::new();
@@ -538,6 +780,17 @@ fn render(service: &ServiceDef) -> TokenStream {
         };
         let call_limit = limit("per_second", "burst");
         let message_limit = limit("messages_per_second", "message_burst");
+        let tool_rules = if rule.tool.is_some() {
+            let allow = rule.allow_undeclared_tools.is_some();
+            quote! {
+                ::core::option::Option::Some(#rt::ToolRules {
+                    tools: super::TOOLS,
+                    allow_undeclared: #allow,
+                })
+            }
+        } else {
+            quote!(::core::option::Option::None)
+        };
         let marker_doc = format!(" The policy of `{path}`: {access_doc}");
         markers.push(quote! {
             #[doc = #marker_doc]
@@ -559,6 +812,7 @@ fn render(service: &ServiceDef) -> TokenStream {
                     },
                     rate_limit: #call_limit,
                     message_rate_limit: #message_limit,
+                    tools: #tool_rules,
                 };
             }
         });
@@ -639,30 +893,66 @@ fn render(service: &ServiceDef) -> TokenStream {
                 let auth = self.authorizer.admit_public::<policy::#marker, _>(&request).await?;
                 let request = self.authorizer.guard_public_stream(&auth, request);
             },
-            (false, false) => quote! {
-                let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
-            },
-            (false, true) => quote! {
-                let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
-                let request = self.authorizer.guard_stream(&auth, request);
-            },
+            (false, false) => {
+                let tool_check = rule.tool.as_ref().map(|path| {
+                    let reader = format_ident!("__mcp_auth_tool_name");
+                    let read = field_reader(&reader, &request, path);
+                    quote! {
+                        #read
+                        self.authorizer.check_tool(&auth, #reader(request.get_ref()))?;
+                    }
+                });
+                quote! {
+                    let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
+                    #tool_check
+                }
+            }
+            (false, true) => {
+                let reader = format_ident!("__mcp_auth_tool_name");
+                let taker = format_ident!("__mcp_auth_reauth_token");
+                let read = rule
+                    .tool
+                    .as_ref()
+                    .map(|p| field_reader(&reader, &request, p));
+                let take = rule
+                    .reauth
+                    .as_ref()
+                    .map(|p| field_taker(&taker, &request, p));
+                let some = |present: bool, name: &Ident| {
+                    if present {
+                        quote!(::core::option::Option::Some(#name))
+                    } else {
+                        quote!(::core::option::Option::None)
+                    }
+                };
+                let tool_name = some(read.is_some(), &reader);
+                let reauth_token = some(take.is_some(), &taker);
+                quote! {
+                    let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
+                    #read
+                    #take
+                    let hooks = #rt::StreamHooks {
+                        tool_name: #tool_name,
+                        reauth_token: #reauth_token,
+                    };
+                    let request = self.authorizer.guard_stream(&auth, request, hooks);
+                }
+            }
         };
         let call = if rpc.server_streaming {
-            let expires_at = if public {
-                quote!(::core::option::Option::None)
+            let expiry = if public {
+                quote!(#rt::Expiry::never())
+            } else if rpc.client_streaming {
+                // The inbound guard moves the expiry on re-authentication.
+                quote!(request.get_ref().expiry())
             } else {
-                quote! {
-                    <policy::#marker as #rt::Policy>::POLICY
-                        .stream
-                        .expiry
-                        .then(|| auth.expires_at())
-                }
+                quote!(self.authorizer.expiry(&auth))
             };
             quote! {
-                let expires_at = #expires_at;
+                let expiry = #expiry;
                 let response = #trait_ident::#method(&*self.inner, auth, request).await?;
                 ::core::result::Result::Ok(
-                    response.map(|stream| self.authorizer.expiring_stream(expires_at, stream)),
+                    response.map(|stream| self.authorizer.expiring_stream(expiry, stream)),
                 )
             }
         } else {
@@ -721,7 +1011,12 @@ fn render(service: &ServiceDef) -> TokenStream {
             pub const POLICY: #rt::ServicePolicy = #rt::ServicePolicy {
                 name: #service_name_lit,
                 methods: &[#(#marker_paths),*],
+                tools: TOOLS,
             };
+
+            /// The MCP tools of this service: name, scopes, description. Filter them for a
+            /// caller with `Authorized::callable_tools(&POLICY)`.
+            pub const TOOLS: &[#rt::ToolPolicy] = &[#(#tool_entries),*];
 
             #[doc = #trait_doc]
             #(#docs)*

@@ -153,10 +153,9 @@ impl Builder {
         if self.build_messages_and_services {
             let mut set = prost_types::FileDescriptorSet::decode(compiled.set.as_slice())
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
-            set.file.retain(|file| {
-                let name = file.name();
-                name != AUTH_PROTO_NAME && !name.starts_with("google/protobuf/")
-            });
+            // The options proto has no messages users need; Google's stay, since prost reads
+            // their message definitions (for derives) and maps them to `prost_types` itself.
+            set.file.retain(|file| file.name() != AUTH_PROTO_NAME);
             let mut tonic = tonic_prost_build::configure()
                 .build_client(self.build_client)
                 .build_server(true)

@@ -62,6 +62,12 @@ pub(crate) struct Rule {
     pub(crate) rate_limit: Option<(u32, u32)>,
     /// Stream messages per second and burst, when the proto sets them.
     pub(crate) message_rate_limit: Option<(u32, u32)>,
+    /// The request field naming the tool, as `a?.b` segments (`?`: an `Option` in Rust).
+    pub(crate) tool_field: Option<String>,
+    /// Whether tools no rule declares pass with the method's scopes.
+    pub(crate) allow_undeclared_tools: bool,
+    /// The request field that may carry a fresh token on a stream.
+    pub(crate) reauth_field: Option<String>,
 }
 
 #[derive(Debug)]
@@ -88,6 +94,15 @@ pub(crate) struct Package {
     pub(crate) name: String,
     pub(crate) sources: Vec<String>,
     pub(crate) services: Vec<Service>,
+    pub(crate) tools: Vec<Tool>,
+}
+
+/// An MCP tool declared in the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tool {
+    pub(crate) name: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) description: Vec<String>,
 }
 
 // The options, decoded from their dynamic form. Field numbers match auth.proto.
@@ -106,6 +121,26 @@ struct MethodRule {
     stream: Option<StreamRule>,
     #[prost(message, optional, tag = "6")]
     rate_limit: Option<RateLimitRule>,
+    #[prost(string, tag = "7")]
+    tool_name_field: String,
+    #[prost(bool, tag = "8")]
+    allow_undeclared_tools: bool,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ToolRule {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(string, repeated, tag = "2")]
+    scopes: Vec<String>,
+    #[prost(string, tag = "3")]
+    description: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ToolTable {
+    #[prost(message, repeated, tag = "1")]
+    tool: Vec<ToolRule>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -134,6 +169,8 @@ struct StreamRule {
     unchecked_message_scopes: bool,
     #[prost(bool, tag = "3")]
     unlimited_messages: bool,
+    #[prost(string, tag = "4")]
+    reauth_token_field: String,
 }
 
 /// The option fields this version enforces, by message. A field outside this list (set in a
@@ -141,10 +178,12 @@ struct StreamRule {
 /// ignoring it would silently weaken the policy the proto asks for.
 fn supported_fields(message: &str) -> &'static [u32] {
     match message {
-        "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5, 6],
+        "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5, 6, 7, 8],
         "mcp_auth.v1.RateLimit" => &[1, 2, 3, 4],
+        "mcp_auth.v1.ToolRule" => &[1, 2, 3],
+        "mcp_auth.v1.ToolTable" => &[1],
         "mcp_auth.v1.ServiceRule" => &[1],
-        "mcp_auth.v1.StreamRule" => &[1, 2, 3],
+        "mcp_auth.v1.StreamRule" => &[1, 2, 3, 4],
         _ => &[],
     }
 }
@@ -289,7 +328,7 @@ pub(crate) fn build(
             continue;
         };
         let locator = Locator::new(&file);
-        check_tool_options(&file, &locator, &extensions, &mut diagnostics);
+        let file_tools = collect_tools(&file, &locator, &extensions, &mut diagnostics);
         let services: Vec<Service> = file
             .services()
             .filter_map(|service| {
@@ -297,16 +336,33 @@ pub(crate) fn build(
             })
             .collect();
         let package = file.package_name().to_owned();
-        match packages.iter_mut().find(|p| p.name == package) {
-            Some(existing) => {
-                existing.sources.push(name.clone());
-                existing.services.extend(services);
+        let index = match packages.iter().position(|p| p.name == package) {
+            Some(index) => index,
+            None => {
+                packages.push(Package {
+                    name: package,
+                    sources: Vec::new(),
+                    services: Vec::new(),
+                    tools: Vec::new(),
+                });
+                packages.len() - 1
             }
-            None => packages.push(Package {
-                name: package,
-                sources: vec![name.clone()],
-                services,
-            }),
+        };
+        let existing = &mut packages[index];
+        existing.sources.push(name.clone());
+        existing.services.extend(services);
+        for (tool, path) in file_tools {
+            if existing.tools.iter().any(|t| t.name == tool.name) {
+                diagnostics.push(locator.diagnostic(
+                    &[&path],
+                    format!(
+                        "tool `{}` is declared twice in package `{}`; tool names are unique",
+                        tool.name, existing.name
+                    ),
+                ));
+            } else {
+                existing.tools.push(tool);
+            }
         }
     }
     if diagnostics.is_empty() {
@@ -316,37 +372,104 @@ pub(crate) fn build(
     }
 }
 
-fn check_tool_options(
+/// The tools a file declares: its `(mcp_auth.v1.tools)` table and every message marked
+/// `(mcp_auth.v1.tool)`, in declaration order.
+fn collect_tools(
     file: &FileDescriptor,
     locator: &Locator<'_>,
     extensions: &Extensions,
     diagnostics: &mut Vec<Diagnostic>,
-) {
-    let not_yet = "is not enforced by this version of protoc-gen-mcp-auth; remove it, or \
-                   upgrade the plugin (an option that is not enforced is never ignored)";
-    if let Some(tools) = &extensions.tools
-        && file.options().has_extension(tools)
-    {
-        diagnostics.push(locator.diagnostic(
-            &[&[8, EXTENSION_NUMBER], &[8], &[2]],
-            format!("option `(mcp_auth.v1.tools)` {not_yet}"),
-        ));
+) -> Vec<(Tool, Vec<i32>)> {
+    let mut tools = Vec::new();
+    let file_option_path = vec![8, EXTENSION_NUMBER];
+    match read_option::<ToolTable>(&file.options(), extensions.tools.as_ref()) {
+        Ok(Some(table)) => {
+            for rule in table.tool {
+                tools.push((
+                    Tool {
+                        description: rule.description.lines().map(str::to_owned).collect(),
+                        name: rule.name,
+                        scopes: rule.scopes,
+                    },
+                    file_option_path.clone(),
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(fields) => diagnostics.push(locator.diagnostic(
+            &[&file_option_path, &[2]],
+            format!(
+                "`(mcp_auth.v1.tools)` sets {}, which this version of protoc-gen-mcp-auth does \
+                 not enforce; remove it or upgrade the plugin",
+                fields.join(", ")
+            ),
+        )),
     }
-    if let Some(tool) = &extensions.tool {
-        let mut messages: Vec<MessageDescriptor> = file.messages().collect();
-        while let Some(message) = messages.pop() {
-            messages.extend(message.child_messages());
-            if message.options().has_extension(tool) {
+    let mut messages: Vec<MessageDescriptor> = file.messages().collect();
+    messages.reverse();
+    while let Some(message) = messages.pop() {
+        let mut children: Vec<MessageDescriptor> = message.child_messages().collect();
+        children.reverse();
+        messages.extend(children);
+        match read_option::<ToolRule>(&message.options(), extensions.tool.as_ref()) {
+            Ok(Some(rule)) => {
+                let description = if rule.description.is_empty() {
+                    locator.comments(message.path())
+                } else {
+                    rule.description.lines().map(str::to_owned).collect()
+                };
+                tools.push((
+                    Tool {
+                        name: rule.name,
+                        scopes: rule.scopes,
+                        description,
+                    },
+                    message.path().to_vec(),
+                ));
+            }
+            Ok(None) => {}
+            Err(fields) => diagnostics.push(locator.diagnostic(
+                &[message.path()],
+                format!(
+                    "`(mcp_auth.v1.tool)` on message `{}` sets {}, which this version of \
+                     protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
+                    message.name(),
+                    fields.join(", ")
+                ),
+            )),
+        }
+    }
+    for (tool, path) in &tools {
+        let bad_name = tool.name.is_empty()
+            || tool.name.len() > 128
+            || tool
+                .name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control());
+        if bad_name {
+            diagnostics.push(locator.diagnostic(
+                &[path],
+                format!(
+                    "tool name {:?} is not valid: give each tool a non-empty name without \
+                     spaces, at most 128 characters",
+                    tool.name
+                ),
+            ));
+        }
+        for scope in &tool.scopes {
+            if !is_scope_token(scope) {
                 diagnostics.push(locator.diagnostic(
-                    &[message.path()],
+                    &[path],
                     format!(
-                        "option `(mcp_auth.v1.tool)` on message `{}` {not_yet}",
-                        message.name()
+                        "tool `{}` requires the scope {scope:?}, which is not a valid scope: a \
+                         scope is non-empty printable ASCII without spaces, `\"` or `\\`",
+                        tool.name
                     ),
                 ));
             }
         }
     }
+    tools
 }
 
 fn build_service(
@@ -529,6 +652,55 @@ fn build_method(
             ));
         }
     }
+    let tool_field = if rule.tool_name_field.is_empty() {
+        if rule.allow_undeclared_tools {
+            fail(format!(
+                "{whose} sets `allow_undeclared_tools` without `tool_name_field`; name the \
+                 request field that carries the tool name, or remove it"
+            ));
+        }
+        None
+    } else if rule.public {
+        fail(format!(
+            "{whose} is public, so there are no scopes to check its tools against; remove \
+             `public` or `tool_name_field`"
+        ));
+        None
+    } else {
+        match field_path(&method.input(), &rule.tool_name_field) {
+            Ok(path) => Some(path),
+            Err(problem) => {
+                fail(format!(
+                    "{whose} names the tool field {:?}, but {problem}",
+                    rule.tool_name_field
+                ));
+                None
+            }
+        }
+    };
+    let reauth_field = match rule.stream.as_ref().map(|s| s.reauth_token_field.as_str()) {
+        Some(field) if !field.is_empty() && client_streaming => {
+            if field.contains('.') {
+                fail(format!(
+                    "{whose} names the re-authentication field {field:?}; it must be a string \
+                     field of `{}` itself",
+                    method.input().name()
+                ));
+                None
+            } else {
+                match field_path(&method.input(), field) {
+                    Ok(path) => Some(path),
+                    Err(problem) => {
+                        fail(format!(
+                            "{whose} names the re-authentication field {field:?}, but {problem}"
+                        ));
+                        None
+                    }
+                }
+            }
+        }
+        _ => None,
+    };
     let (rate_limit, message_rate_limit) = match &rule.rate_limit {
         None => (None, None),
         Some(limit) => {
@@ -586,8 +758,52 @@ fn build_method(
             relaxed,
             rate_limit,
             message_rate_limit,
+            tool_field,
+            allow_undeclared_tools: rule.allow_undeclared_tools,
+            reauth_field,
         },
     })
+}
+
+/// The string field at the dotted `path` in `message`, written for the generated code as
+/// `a?.b` (`?` after a segment that is an `Option` in prost's Rust), or what is wrong with it.
+fn field_path(message: &MessageDescriptor, path: &str) -> Result<String, String> {
+    let segments: Vec<&str> = path.split('.').collect();
+    let mut current = message.clone();
+    let mut out = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let Some(field) = current.get_field_by_name(segment) else {
+            return Err(format!(
+                "`{}` has no field `{segment}`",
+                current.full_name()
+            ));
+        };
+        if field.is_list() || field.is_map() {
+            return Err(format!("`{segment}` is repeated"));
+        }
+        if field
+            .containing_oneof()
+            .is_some_and(|oneof| !oneof.is_synthetic())
+        {
+            return Err(format!(
+                "`{segment}` is in a oneof; name a field outside any oneof"
+            ));
+        }
+        let last = i + 1 == segments.len();
+        match field.kind() {
+            prost_reflect::Kind::Message(next) if !last => {
+                out.push(format!("{segment}?"));
+                current = next;
+            }
+            prost_reflect::Kind::String if last => {
+                let optional = if field.supports_presence() { "?" } else { "" };
+                out.push(format!("{segment}{optional}"));
+            }
+            _ if last => return Err(format!("`{segment}` is not a string field")),
+            _ => return Err(format!("`{segment}` is not a message field")),
+        }
+    }
+    Ok(out.join("."))
 }
 
 /// A rate and its burst from the proto: `Ok(None)` when neither is set, the rate as the burst

@@ -46,7 +46,7 @@ pub(crate) fn package(package: &Package) -> String {
     }
     for service in &package.services {
         out.push('\n');
-        render_service(&mut out, &package.name, service);
+        render_service(&mut out, package, service);
     }
     if let Err(error) = syn::parse_file(&out) {
         // A bug in this renderer, not in the user's proto; fail loudly rather than emit code
@@ -67,15 +67,25 @@ fn docs(out: &mut String, indent: &str, comments: &[String]) {
     }
 }
 
-fn render_service(out: &mut String, package: &str, service: &Service) {
+fn render_service(out: &mut String, package: &Package, service: &Service) {
     out.push_str("::mcp_auth::service! {\n");
     docs(out, "    ", &service.comments);
-    let qualified = if package.is_empty() {
+    let qualified = if package.name.is_empty() {
         service.name.clone()
     } else {
-        format!("{package}.{}", service.name)
+        format!("{}.{}", package.name, service.name)
     };
     let _ = writeln!(out, "    service {qualified} {{");
+    let calls_tools = service.methods.iter().any(|m| m.rule.tool_field.is_some());
+    if calls_tools && !package.tools.is_empty() {
+        out.push_str("        tools {\n");
+        for tool in &package.tools {
+            docs(out, "            ", &tool.description);
+            let scopes: Vec<String> = tool.scopes.iter().map(|s| format!("{s:?}")).collect();
+            let _ = writeln!(out, "            {:?}: [{}],", tool.name, scopes.join(", "));
+        }
+        out.push_str("        }\n\n");
+    }
     for (i, method) in service.methods.iter().enumerate() {
         if i > 0 && !method.comments.is_empty() {
             out.push('\n');
@@ -102,6 +112,15 @@ fn render_method(out: &mut String, method: &Method) {
     }
     if !rule.relaxed.is_empty() {
         fields.push(format!("stream: [{}]", rule.relaxed.join(", ")));
+    }
+    if let Some(field) = &rule.tool_field {
+        fields.push(format!("tool: {field}"));
+    }
+    if rule.allow_undeclared_tools {
+        fields.push("allow_undeclared_tools".to_owned());
+    }
+    if let Some(field) = &rule.reauth_field {
+        fields.push(format!("reauth: {field}"));
     }
     if rule.rate_limit.is_some() || rule.message_rate_limit.is_some() {
         let mut limits = Vec::new();

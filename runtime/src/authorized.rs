@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use crate::claims::Claims;
 use crate::mtls::PeerIdentity;
-use crate::policy::{MethodPolicy, Policy};
+use crate::policy::{MethodPolicy, Policy, ServicePolicy};
+use crate::tools::{GrantedScopes, ToolPolicy};
 
 /// Proof that the caller passed the checks of the RPC named by `P`.
 ///
@@ -81,6 +82,50 @@ impl<C: Claims, P: Policy> Authorized<C, P> {
     /// The policy the caller was checked against.
     pub fn policy(&self) -> &'static MethodPolicy {
         &P::POLICY
+    }
+
+    /// Whether the caller may call `tool` (holds every scope it needs).
+    pub fn may_call(&self, tool: &ToolPolicy) -> bool {
+        tool.scopes.iter().all(|scope| self.has_scope(scope))
+    }
+
+    /// The tools of `service` the caller may call: what `ListTools` should show it.
+    pub fn callable_tools(&self, service: &ServicePolicy) -> Vec<&'static ToolPolicy> {
+        service
+            .tools
+            .iter()
+            .filter(|tool| self.may_call(tool))
+            .collect()
+    }
+
+    /// The caller's grants, for checks made later (stream messages).
+    pub(crate) fn granted(&self) -> Arc<dyn GrantedScopes> {
+        Arc::new(Grants {
+            claims: self.claims.clone(),
+            certificate: self.certificate.clone(),
+        })
+    }
+}
+
+impl<C: Claims, P: Policy> GrantedScopes for Authorized<C, P> {
+    fn has_scope(&self, scope: &str) -> bool {
+        Authorized::has_scope(self, scope)
+    }
+}
+
+/// A caller's credentials, as far as scopes go.
+pub(crate) struct Grants<C> {
+    pub(crate) claims: Option<Arc<C>>,
+    pub(crate) certificate: Option<Arc<PeerIdentity>>,
+}
+
+impl<C: Claims> GrantedScopes for Grants<C> {
+    fn has_scope(&self, scope: &str) -> bool {
+        self.claims.as_ref().is_some_and(|c| c.has_scope(scope))
+            || self
+                .certificate
+                .as_ref()
+                .is_some_and(|c| c.has_scope(scope))
     }
 }
 

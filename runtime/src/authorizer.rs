@@ -7,6 +7,7 @@ use tonic::{Request, Status, Streaming};
 
 use crate::audit::{AuditEvent, AuditSink, Auditor, Decision};
 use crate::authenticate::{Authenticator, CallContext};
+use crate::authorized::Grants;
 use crate::authorized::{Authorized, Public};
 use crate::claims::{Claims, StandardClaims};
 use crate::clock::{Clock, SystemClock};
@@ -17,7 +18,10 @@ use crate::rate_limit::{
     DEFAULT_CALL_LIMIT, DEFAULT_MESSAGE_LIMIT, InMemoryRateLimiter, RateKey, RateKind, RateLimit,
     RateLimiter, RateOutcome,
 };
-use crate::stream::{ExpiringStream, GuardedStream, MessageLimit};
+use crate::stream::{
+    ExpiringStream, Expiry, GuardParts, GuardedStream, MessageLimit, Reauthenticate, Renewed,
+    StreamHooks,
+};
 
 /// Authenticates callers and checks them against a method's policy; the only source of
 /// [`Authorized`] proofs. Cheap to clone.
@@ -354,28 +358,28 @@ impl<C: Claims> Authorizer<C> {
     }
 
     /// Wraps the inbound stream of a client- or bidirectional-streaming call in the
-    /// [`GuardedStream`] that re-checks the caller on every message, as the policy says.
+    /// [`GuardedStream`] that re-checks the caller on every message, as the policy says;
+    /// `hooks` read the tool name and the fresh token out of messages.
     pub fn guard_stream<P: Policy, T>(
         &self,
         auth: &Authorized<C, P>,
         request: Request<Streaming<T>>,
+        hooks: StreamHooks<T>,
     ) -> Request<GuardedStream<T>> {
-        let expires_at = P::POLICY.stream.expiry.then(|| auth.expires_at());
-        let clock = Arc::clone(&self.inner.clock);
         let subject: Arc<str> = auth.subject().into();
-        let auditor = self.inner.auditor.clone();
-        let limit = self.message_limit::<P>(&subject);
-        request.map(|stream| {
-            GuardedStream::new(
-                stream,
-                &P::POLICY,
-                Some(subject),
-                expires_at,
-                clock,
-                auditor,
-                limit,
-            )
-        })
+        let reauthenticate = hooks.reauth_token.and_then(|_| self.reauthenticator(auth));
+        let parts = GuardParts {
+            policy: &P::POLICY,
+            expiry: self.expiry(auth),
+            clock: Arc::clone(&self.inner.clock),
+            auditor: self.inner.auditor.clone(),
+            limit: self.message_limit::<P>(&subject),
+            subject: Some(subject),
+            granted: Some(auth.granted()),
+            hooks,
+            reauthenticate,
+        };
+        request.map(|stream| GuardedStream::new(stream, parts))
     }
 
     /// Wraps the inbound stream of a public streaming call. There are no credentials to
@@ -385,19 +389,93 @@ impl<C: Claims> Authorizer<C> {
         _public: &Public<P>,
         request: Request<Streaming<T>>,
     ) -> Request<GuardedStream<T>> {
-        let clock = Arc::clone(&self.inner.clock);
-        let auditor = self.inner.auditor.clone();
         let peer: Arc<str> = peer_identity(&request).into();
-        let limit = self.message_limit::<P>(&peer);
-        request
-            .map(|stream| GuardedStream::new(stream, &P::POLICY, None, None, clock, auditor, limit))
+        let parts = GuardParts {
+            policy: &P::POLICY,
+            subject: None,
+            expiry: Expiry::never(),
+            clock: Arc::clone(&self.inner.clock),
+            auditor: self.inner.auditor.clone(),
+            limit: self.message_limit::<P>(&peer),
+            granted: None,
+            hooks: StreamHooks::NONE,
+            reauthenticate: None,
+        };
+        request.map(|stream| GuardedStream::new(stream, parts))
+    }
+
+    /// Checks the tool a unary call names against the RPC's tool rules (its declared tools and
+    /// their scopes); `Ok` for RPCs that carry no tool calls.
+    pub fn check_tool<P: Policy>(
+        &self,
+        auth: &Authorized<C, P>,
+        tool: Option<&str>,
+    ) -> Result<(), Status> {
+        let Some(rules) = P::POLICY.tools else {
+            return Ok(());
+        };
+        rules.check(tool, auth).map_err(|error| {
+            self.deny(
+                &P::POLICY,
+                auth.claims().map(Claims::subject),
+                auth.certificate(),
+                &error,
+            )
+        })
+    }
+
+    /// Verifies fresh tokens presented on a stream: same subject, and the stream's certificate
+    /// (if any) is kept.
+    fn reauthenticator<P: Policy>(&self, auth: &Authorized<C, P>) -> Option<Reauthenticate> {
+        let authorizer = self.clone();
+        let subject = auth.claims().map(|c| c.subject().to_owned())?;
+        let certificate = auth.certificate().cloned().map(Arc::new);
+        Some(Arc::new(move |token: &str| {
+            let authenticator = authorizer
+                .inner
+                .token
+                .as_ref()
+                .ok_or(AuthError::MissingCredentials)?;
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            let value = tonic::metadata::MetadataValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| AuthError::MalformedAuthorization("token is not visible ASCII"))?;
+            metadata.insert("authorization", value);
+            let extensions = tonic::Extensions::new();
+            let authentication = authenticator.authenticate(&CallContext {
+                metadata: &metadata,
+                extensions: &extensions,
+                now: authorizer.inner.clock.now(),
+            })?;
+            if authentication.claims.subject() != subject {
+                return Err(AuthError::InvalidToken(
+                    "the fresh token names another subject".to_owned(),
+                ));
+            }
+            let token_expiry = authentication.claims.expires_at();
+            let expires_at = match &certificate {
+                Some(certificate) => token_expiry.min(certificate.not_after()),
+                None => token_expiry,
+            };
+            Ok(Renewed {
+                granted: Arc::new(Grants {
+                    claims: Some(authentication.claims),
+                    certificate: certificate.clone(),
+                }),
+                expires_at,
+            })
+        }))
+    }
+
+    /// When the caller's credentials expire, as far as the policy `P` checks it on streams.
+    pub fn expiry<P: Policy>(&self, auth: &Authorized<C, P>) -> Expiry {
+        Expiry::at(P::POLICY.stream.expiry.then(|| auth.expires_at()))
     }
 
     /// Wraps the response stream of a server-streaming call so that it ends with
-    /// `UNAUTHENTICATED` when the caller's credentials expire at `expires_at` (`None`: never,
-    /// for public RPCs).
-    pub fn expiring_stream<S>(&self, expires_at: Option<u64>, stream: S) -> ExpiringStream<S> {
-        ExpiringStream::new(stream, expires_at, &self.inner.clock)
+    /// `UNAUTHENTICATED` at `expiry` (from [`Authorizer::expiry`], from the inbound
+    /// [`GuardedStream`] of a bidirectional call, or [`Expiry::never`] for public RPCs).
+    pub fn expiring_stream<S>(&self, expiry: Expiry, stream: S) -> ExpiringStream<S> {
+        ExpiringStream::new(stream, expiry, &self.inner.clock)
     }
 
     fn message_limit<P: Policy>(&self, identity: &Arc<str>) -> Option<MessageLimit> {

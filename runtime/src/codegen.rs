@@ -10,6 +10,8 @@ pub use crate::policy::{
     Access, IdentityRequirement, MethodKind, MethodPolicy, Policy, RateLimit, ServicePolicy,
     StreamChecks,
 };
+pub use crate::stream::{Expiry, StreamHooks};
+pub use crate::tools::{ToolPolicy, ToolRules};
 pub use crate::{
     Authorized, Authorizer, Claims, ExpiringStream, GuardedStream, Public, StandardClaims,
 };

@@ -39,6 +39,9 @@ pub enum AuthError {
     /// that case.
     #[error("rate limiter unavailable: {0}")]
     RateLimiterUnavailable(String),
+    /// The call names a tool that no rule declares (or no tool at all).
+    #[error("tool not allowed: {0}")]
+    ToolNotAllowed(String),
     /// The caller lacks scopes the RPC requires.
     #[error("missing scopes; the method requires `{}`", .required.join(" "))]
     InsufficientScope {
@@ -66,6 +69,9 @@ impl AuthError {
             }
             Self::RateLimiterUnavailable(_) => {
                 return Status::unavailable("rate limiter unavailable");
+            }
+            Self::ToolNotAllowed(_) => {
+                return Status::permission_denied("tool not allowed");
             }
             Self::MissingCredentials | Self::CredentialNotAccepted(_) => (
                 Status::unauthenticated("missing credentials"),
@@ -110,6 +116,7 @@ impl AuthError {
             Self::InvalidCertificate(_) => "invalid_certificate",
             Self::RateLimited { .. } => "rate_limited",
             Self::RateLimiterUnavailable(_) => "rate_limiter_unavailable",
+            Self::ToolNotAllowed(_) => "tool_not_allowed",
             Self::InsufficientScope { .. } => "insufficient_scope",
         }
     }

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod rate_limit;
 pub mod server;
 mod stream;
+pub mod tools;
 
 pub use audit::{AUDIT_TARGET, AuditEvent, AuditSink, Decision};
 pub use authenticate::{Authentication, Authenticator, CallContext, Credential};
@@ -26,7 +27,7 @@ pub use claims::{Claims, StandardClaims};
 pub use error::{AuthError, ConfigError};
 pub use policy::{MethodPolicy, Policy, ServicePolicy};
 pub use server::HardenedServer;
-pub use stream::{ExpiringStream, GuardedStream};
+pub use stream::{ExpiringStream, Expiry, GuardedStream, StreamHooks};
 
 pub use mcp_auth_macros::{Claims, handlers, service};
 

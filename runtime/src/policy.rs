@@ -120,6 +120,8 @@ pub struct MethodPolicy {
     pub rate_limit: Option<RateLimit>,
     /// The stream-message rate limit the proto sets; `None` takes the server's default.
     pub message_rate_limit: Option<RateLimit>,
+    /// The tool checks of an RPC whose calls (or stream messages) name an MCP tool.
+    pub tools: Option<crate::tools::ToolRules>,
 }
 
 impl MethodPolicy {
@@ -151,6 +153,8 @@ pub struct ServicePolicy {
     pub name: &'static str,
     /// Every RPC of the service, in proto order.
     pub methods: &'static [MethodPolicy],
+    /// The MCP tools its RPCs carry, in declaration order.
+    pub tools: &'static [crate::tools::ToolPolicy],
 }
 
 impl ServicePolicy {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tonic::codegen::tokio_stream::Stream;
@@ -16,6 +17,7 @@ use crate::clock::{Clock, Sleep};
 use crate::error::AuthError;
 use crate::policy::MethodPolicy;
 use crate::rate_limit::{RateCheck, RateKey, RateKind, RateLimit, RateOutcome};
+use crate::tools::GrantedScopes;
 
 /// A rate-limit decision a remote store has not given yet.
 type PendingCheck = Pin<Box<dyn Future<Output = RateOutcome> + Send>>;
@@ -31,40 +33,115 @@ pub(crate) struct MessageLimit {
 
 /// Ends a stream at a deadline of the clock: created lazily, so a stream that never waits
 /// never starts a timer.
+/// The deadline is shared: a re-authentication on the inbound stream moves it for the
+/// response stream of the same call too.
 struct Deadline {
-    at: u64,
+    at: Arc<AtomicU64>,
     clock: Arc<dyn Clock>,
-    sleep: Option<Sleep>,
+    /// The timer and the deadline it was set for.
+    sleep: Option<(u64, Sleep)>,
 }
 
 impl Deadline {
-    fn new(at: Option<u64>, clock: &Arc<dyn Clock>) -> Option<Self> {
-        at.map(|at| Self {
+    fn new(expiry: Expiry, clock: &Arc<dyn Clock>) -> Option<Self> {
+        expiry.0.map(|at| Self {
             at,
             clock: Arc::clone(clock),
             sleep: None,
         })
     }
 
-    fn passed(&self) -> bool {
-        self.clock.now() >= self.at
+    fn at(&self) -> u64 {
+        self.at.load(Ordering::Acquire)
     }
 
+    fn passed(&self) -> bool {
+        self.clock.now() >= self.at()
+    }
+
+    /// Ready once the deadline has passed, following moves of the deadline.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let (at, clock) = (self.at, &self.clock);
-        self.sleep
-            .get_or_insert_with(|| clock.sleep_until(at))
-            .as_mut()
-            .poll(cx)
+        loop {
+            let at = self.at();
+            let (armed_for, sleep) = match &mut self.sleep {
+                Some((armed_for, sleep)) if *armed_for == at => (at, sleep),
+                slot => {
+                    let (_, sleep) = slot.insert((at, self.clock.sleep_until(at)));
+                    (at, sleep)
+                }
+            };
+            std::task::ready!(sleep.as_mut().poll(cx));
+            if self.at() == armed_for {
+                return Poll::Ready(());
+            }
+            // Moved while the timer ran: wait for the new deadline.
+        }
     }
 }
+
+/// When a call's credentials stop being valid, shared by its inbound and response streams.
+#[derive(Debug, Clone, Default)]
+pub struct Expiry(Option<Arc<AtomicU64>>);
+
+impl Expiry {
+    /// No expiry (public RPCs, `unchecked_expiry`).
+    pub fn never() -> Self {
+        Self(None)
+    }
+
+    pub(crate) fn at(expires_at: Option<u64>) -> Self {
+        Self(expires_at.map(|at| Arc::new(AtomicU64::new(at))))
+    }
+}
+
+/// Reads what the guard needs from a stream's messages; written by the generated code from the
+/// proto (`tool_name_field`, `reauth_token_field`).
+pub struct StreamHooks<T> {
+    /// The tool a message calls, when the RPC carries tool calls.
+    pub tool_name: Option<fn(&T) -> Option<&str>>,
+    /// Takes the fresh token out of a message (leaving the field empty), when the RPC allows
+    /// in-band re-authentication.
+    pub reauth_token: Option<fn(&mut T) -> String>,
+}
+
+impl<T> StreamHooks<T> {
+    /// No hooks.
+    pub const NONE: Self = Self {
+        tool_name: None,
+        reauth_token: None,
+    };
+}
+
+impl<T> fmt::Debug for StreamHooks<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamHooks")
+            .field("tool_name", &self.tool_name.is_some())
+            .field("reauth_token", &self.reauth_token.is_some())
+            .finish()
+    }
+}
+
+/// The caller's credentials after an in-band re-authentication.
+pub(crate) struct Renewed {
+    pub(crate) granted: Arc<dyn GrantedScopes>,
+    pub(crate) expires_at: u64,
+}
+
+/// Verifies a fresh token presented on a stream for the stream's subject.
+pub(crate) type Reauthenticate = Arc<dyn Fn(&str) -> Result<Renewed, AuthError> + Send + Sync>;
 
 /// The stream a streaming handler receives instead of [`tonic::Streaming`].
 ///
 /// Before each message reaches the handler, the guard
+/// - takes a fresh token out of the message and re-authenticates with it, when the proto names
+///   a `reauth_token_field`: the token must verify and name the same subject, and from then on
+///   its expiry and scopes apply; a bad one ends the stream;
 /// - re-checks the caller's credential expiry (unless the proto sets `unchecked_expiry`): an
 ///   expired token ends the stream with `UNAUTHENTICATED` ("token expired; reconnect with fresh
 ///   credentials"), and so does reaching the expiry while no message arrives;
+/// - checks the tool the message calls against the caller's scopes, when the RPC carries tool
+///   calls (unless the proto sets `unchecked_message_scopes`): a tool the caller may not call
+///   ends the stream with `PERMISSION_DENIED`;
 /// - counts the message against the caller's message budget for the RPC (unless the proto sets
 ///   `unlimited_messages`), shared by all its streams: over budget ends the stream with
 ///   `RESOURCE_EXHAUSTED` and the retry delay.
@@ -77,31 +154,48 @@ pub struct GuardedStream<T> {
     deadline: Option<Deadline>,
     auditor: Auditor,
     limit: Option<MessageLimit>,
+    granted: Option<Arc<dyn GrantedScopes>>,
+    hooks: StreamHooks<T>,
+    reauthenticate: Option<Reauthenticate>,
     /// A message waiting for a rate-limit decision from a remote store.
     checking: Option<(Box<T>, PendingCheck)>,
     ended: bool,
 }
 
+/// Everything a guard is made of, gathered by the authorizer.
+pub(crate) struct GuardParts<T> {
+    pub(crate) policy: &'static MethodPolicy,
+    pub(crate) subject: Option<Arc<str>>,
+    pub(crate) expiry: Expiry,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) auditor: Auditor,
+    pub(crate) limit: Option<MessageLimit>,
+    pub(crate) granted: Option<Arc<dyn GrantedScopes>>,
+    pub(crate) hooks: StreamHooks<T>,
+    pub(crate) reauthenticate: Option<Reauthenticate>,
+}
+
 impl<T> GuardedStream<T> {
-    pub(crate) fn new(
-        inner: Streaming<T>,
-        policy: &'static MethodPolicy,
-        subject: Option<Arc<str>>,
-        expires_at: Option<u64>,
-        clock: Arc<dyn Clock>,
-        auditor: Auditor,
-        limit: Option<MessageLimit>,
-    ) -> Self {
+    pub(crate) fn new(inner: Streaming<T>, parts: GuardParts<T>) -> Self {
         Self {
             inner,
-            policy,
-            subject,
-            deadline: Deadline::new(expires_at, &clock),
-            auditor,
-            limit,
+            policy: parts.policy,
+            subject: parts.subject,
+            deadline: Deadline::new(parts.expiry, &parts.clock),
+            auditor: parts.auditor,
+            limit: parts.limit,
+            granted: parts.granted,
+            hooks: parts.hooks,
+            reauthenticate: parts.reauthenticate,
             checking: None,
             ended: false,
         }
+    }
+
+    /// The expiry this stream enforces, for the response stream of the same call.
+    #[doc(hidden)]
+    pub fn expiry(&self) -> Expiry {
+        Expiry(self.deadline.as_ref().map(|d| Arc::clone(&d.at)))
     }
 
     /// The next message, `Ok(None)` at the end of the stream, or the error that ended it.
@@ -138,6 +232,40 @@ impl<T> GuardedStream<T> {
             Err(error) => self.refuse(&error),
         }
     }
+
+    /// Applies a fresh token carried by `message`; `Ok(true)` when the message carried only
+    /// the token and is not passed on.
+    fn reauthenticate(&mut self, message: &mut T) -> Result<bool, AuthError> {
+        let (Some(take), Some(verify)) = (self.hooks.reauth_token, &self.reauthenticate) else {
+            return Ok(false);
+        };
+        let token = take(message);
+        if token.is_empty() {
+            return Ok(false);
+        }
+        let renewed = verify(&token)?;
+        self.granted = Some(renewed.granted);
+        if let Some(deadline) = &self.deadline {
+            deadline.at.store(renewed.expires_at, Ordering::Release);
+        }
+        let only_token = self
+            .hooks
+            .tool_name
+            .is_some_and(|name| name(message).is_none_or(str::is_empty));
+        Ok(only_token)
+    }
+
+    fn check_tool(&self, message: &T) -> Result<(), AuthError> {
+        let (Some(name), Some(rules), Some(granted)) =
+            (self.hooks.tool_name, self.policy.tools, &self.granted)
+        else {
+            return Ok(());
+        };
+        if !self.policy.stream.message_scopes {
+            return Ok(());
+        }
+        rules.check(name(message), &**granted)
+    }
 }
 
 impl<T> Stream for GuardedStream<T> {
@@ -153,25 +281,35 @@ impl<T> Stream for GuardedStream<T> {
             let (message, _) = this.checking.take().expect("checked above");
             return this.admit(*message, outcome);
         }
-        let message = match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(message))) => message,
-            Poll::Ready(None) => {
-                this.ended = true;
-                return Poll::Ready(None);
-            }
-            Poll::Ready(Some(Err(status))) => return Poll::Ready(Some(Err(status))),
-            Poll::Pending => {
-                // No message yet: the stream still ends when the credentials expire.
-                if let Some(deadline) = &mut this.deadline
-                    && deadline.poll(cx).is_ready()
-                {
-                    return this.refuse(&AuthError::Expired);
+        let message = loop {
+            let mut message = match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) => message,
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    return Poll::Ready(None);
                 }
-                return Poll::Pending;
+                Poll::Ready(Some(Err(status))) => return Poll::Ready(Some(Err(status))),
+                Poll::Pending => {
+                    // No message yet: the stream still ends when the credentials expire.
+                    if let Some(deadline) = &mut this.deadline
+                        && deadline.poll(cx).is_ready()
+                    {
+                        return this.refuse(&AuthError::Expired);
+                    }
+                    return Poll::Pending;
+                }
+            };
+            match this.reauthenticate(&mut message) {
+                Ok(true) => continue,
+                Ok(false) => break message,
+                Err(error) => return this.refuse(&error),
             }
         };
         if this.deadline.as_ref().is_some_and(Deadline::passed) {
             return this.refuse(&AuthError::Expired);
+        }
+        if let Err(error) = this.check_tool(&message) {
+            return this.refuse(&error);
         }
         let Some(limit) = &this.limit else {
             return Poll::Ready(Some(Ok(message)));
@@ -199,7 +337,7 @@ impl<T> fmt::Debug for GuardedStream<T> {
         f.debug_struct("GuardedStream")
             .field("method", &self.policy.path)
             .field("subject", &self.subject)
-            .field("expires_at", &self.deadline.as_ref().map(|d| d.at))
+            .field("expires_at", &self.deadline.as_ref().map(Deadline::at))
             .field("limit", &self.limit.as_ref().map(|l| l.limit))
             .field("ended", &self.ended)
             .finish()
@@ -218,10 +356,10 @@ pin_project_lite::pin_project! {
 }
 
 impl<S> ExpiringStream<S> {
-    pub(crate) fn new(inner: S, expires_at: Option<u64>, clock: &Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(inner: S, expiry: Expiry, clock: &Arc<dyn Clock>) -> Self {
         Self {
             inner,
-            deadline: Deadline::new(expires_at, clock),
+            deadline: Deadline::new(expiry, clock),
             ended: false,
         }
     }
@@ -257,7 +395,7 @@ where
 impl<S> fmt::Debug for ExpiringStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExpiringStream")
-            .field("expires_at", &self.deadline.as_ref().map(|d| d.at))
+            .field("expires_at", &self.deadline.as_ref().map(Deadline::at))
             .field("ended", &self.ended)
             .finish_non_exhaustive()
     }

@@ -27,6 +27,9 @@ pub mod fixtures {
             mcp_auth::include_proto!("fixtures.nested.v1");
         }
     }
+    pub mod tools {
+        mcp_auth::include_proto!("fixtures.tools");
+    }
     pub mod limits {
         mcp_auth::include_proto!("fixtures.limits");
     }
