@@ -296,4 +296,22 @@ async fn server_defaults_limit_rpcs_the_proto_leaves_open() {
     assert_eq!(status.code(), Code::ResourceExhausted);
     let passed = h.calls.upload_messages.load(Ordering::SeqCst);
     assert!((10..=11).contains(&passed), "{passed} messages passed");
+
+    // The same default holds on a bidirectional stream: replies stop at the budget.
+    let flood = tokio_stream::iter((0..100).map(|_| item("z")));
+    let mut replies = client
+        .chat(with_token(flood, &token_for("grace", "items:write")))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut echoed = 0;
+    let status = loop {
+        match replies.message().await {
+            Ok(Some(_)) => echoed += 1,
+            Ok(None) => panic!("the flood was not stopped"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!((10..=11).contains(&echoed), "{echoed} messages echoed");
 }

@@ -290,3 +290,26 @@ async fn a_bad_fresh_token_ends_the_stream() {
         assert_eq!(*h.seen.lock().unwrap(), ["stream read_file"], "{case}");
     }
 }
+
+#[tokio::test]
+async fn a_bidirectional_stream_ends_when_its_token_expires_between_two_messages() {
+    let h = start().await;
+    let mut client = tools::tools_client::ToolsClient::new(h.channel.clone());
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut replies = client
+        .tool_stream(with_token(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+            &token("alice", READER, 30),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(message("1", "read_file", "")).await.unwrap();
+    assert_eq!(replies.message().await.unwrap().unwrap().request_id, "1");
+    h.clock.advance(30);
+    // Whether the next message or the expiry timer comes first, the stream ends here.
+    let _ = tx.send(message("2", "list_dir", "")).await;
+    let status = replies.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(*h.seen.lock().unwrap(), ["stream read_file"]);
+}
