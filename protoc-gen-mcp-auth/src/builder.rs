@@ -27,6 +27,7 @@ use crate::{AUTH_PROTO, AUTH_PROTO_NAME};
 pub struct Builder {
     out_dir: Option<PathBuf>,
     extern_paths: Vec<(String, String)>,
+    overlay: Option<PathBuf>,
     build_client: bool,
     build_messages_and_services: bool,
     emit_rerun_if_changed: bool,
@@ -90,6 +91,7 @@ impl Builder {
         Self {
             out_dir: None,
             extern_paths: Vec::new(),
+            overlay: None,
             build_client: false,
             build_messages_and_services: true,
             emit_rerun_if_changed: true,
@@ -110,6 +112,42 @@ impl Builder {
     ) -> Self {
         self.extern_paths
             .push((proto_path.into(), rust_path.into()));
+        self
+    }
+
+    /// Reads the rules of protos you do not own from a policy overlay: a TOML file whose rules
+    /// attach to RPCs, services, packages and messages by fully qualified name. The same file
+    /// works with the plugin (`overlay=path`).
+    ///
+    /// ```toml
+    /// # The default of every RPC of `mcp.v1.Mcp` without a rule of its own, as
+    /// # `option (mcp_auth.v1.service) = { default: { ... } }` would be.
+    /// [method."mcp.v1.Mcp.*"]
+    /// scopes = ["mcp:list"]
+    ///
+    /// # One RPC, as `option (mcp_auth.v1.method) = { ... }` on it would be.
+    /// [method."mcp.v1.Mcp.CallTool"]
+    /// scopes = ["tools:call"]
+    /// tool_name_field = "request.name"
+    ///
+    /// # The tools of a package, as `option (mcp_auth.v1.tools)` in one of its files would be.
+    /// [tools."mcp.v1"]
+    /// read_file = { scopes = ["files:read"], description = "Read a file under the root." }
+    /// write_file = { scopes = ["files:write"] }
+    ///
+    /// # A tool argument message, as `option (mcp_auth.v1.tool) = { ... }` on it would be.
+    /// [message."mcp.v1.EchoArgs"]
+    /// tool = { name = "echo", scopes = ["echo:say"] }
+    /// ```
+    ///
+    /// A rule's keys are the fields of the option messages in `mcp_auth/v1/auth.proto`, with
+    /// the same meaning and checks (`identity = "IDENTITY_JWT"`; scopes are always a list). The
+    /// generated code is the same whether a rule is written in the proto or here. It is an error,
+    /// reported at the overlay's line, to give a rule both in the proto and in the overlay, to
+    /// write a selector that matches nothing in the files being generated, or to misspell a key.
+    /// A relative path is relative to the working directory (the package root in `build.rs`).
+    pub fn overlay(mut self, path: impl Into<PathBuf>) -> Self {
+        self.overlay = Some(path.into());
         self
     }
 
@@ -146,7 +184,7 @@ impl Builder {
         };
         let compiled = self.compile_descriptors(protos, includes)?;
         if self.emit_rerun_if_changed {
-            for path in &compiled.paths {
+            for path in compiled.paths.iter().chain(&self.overlay) {
                 println!("cargo:rerun-if-changed={}", path.display());
             }
         }
@@ -188,26 +226,18 @@ impl Builder {
     }
 
     fn generate_from(&self, compiled: &Compiled) -> Result<Vec<GeneratedFile>, BuildError> {
-        let parameter = self
-            .extern_paths
-            .iter()
-            .map(|(proto, rust)| format!("extern_path={proto}={rust}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let request =
-            crate::request_from_descriptor_set(&compiled.set, &compiled.names, &parameter)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let response =
-            crate::execute(&request).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let response = prost_types::compiler::CodeGeneratorResponse::decode(response.as_slice())
+        let params = crate::Parameters {
+            extern_paths: self.extern_paths.clone(),
+            overlay: self.overlay.clone(),
+        };
+        // The plugin's own decoding, so both paths read the same descriptors.
+        let request = crate::request_from_descriptor_set(&compiled.set, &compiled.names, "")
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        if let Some(error) = response.error {
-            return Err(BuildError::Policy(
-                error.lines().map(str::to_owned).collect(),
-            ));
-        }
-        Ok(response
-            .file
+        let request =
+            crate::request::decode(&request).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let files = crate::generate_with(&request, &params)
+            .map_err(|error| BuildError::Policy(error.lines().map(str::to_owned).collect()))?;
+        Ok(files
             .into_iter()
             .map(|f| GeneratedFile {
                 name: f.name.unwrap_or_default(),

@@ -2,6 +2,7 @@
 
 mod builder;
 mod model;
+mod overlay;
 mod params;
 mod render;
 mod request;
@@ -49,15 +50,33 @@ pub fn execute(request: &[u8]) -> Result<Vec<u8>, RequestError> {
 
 fn generate(request: &request::Request) -> Result<Vec<code_generator_response::File>, String> {
     let params: Parameters = request.parameter.parse().map_err(|e| format!("{e}"))?;
-    let packages = model::build(&request.pool, &request.files_to_generate, &params).map_err(
-        |diagnostics| {
-            diagnostics
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        },
-    )?;
+    generate_with(request, &params)
+}
+
+/// Generates the files of `request` under `params` (the builder's way in, with typed
+/// parameters); `Err` is the text of the response's `error` field.
+pub(crate) fn generate_with(
+    request: &request::Request,
+    params: &Parameters,
+) -> Result<Vec<code_generator_response::File>, String> {
+    let lines = |diagnostics: Vec<Diagnostic>| {
+        diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let overlay = match &params.overlay {
+        Some(path) => Some(overlay::Overlay::load(path).map_err(lines)?),
+        None => None,
+    };
+    let packages = model::build(
+        &request.pool,
+        &request.files_to_generate,
+        params,
+        overlay.as_ref(),
+    )
+    .map_err(lines)?;
     Ok(packages
         .iter()
         .map(|package| code_generator_response::File {

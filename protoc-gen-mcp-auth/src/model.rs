@@ -12,6 +12,7 @@ use prost_reflect::{
     MethodDescriptor, ReflectMessage, ServiceDescriptor, Value,
 };
 
+use crate::overlay::Overlay;
 use crate::params::Parameters;
 
 /// The extension names of the options, as in `proto/mcp_auth/v1/auth.proto`.
@@ -38,6 +39,35 @@ impl fmt::Display for Diagnostic {
         match self.position {
             Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file, self.message),
             None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Where a rule was written: a position in a proto file or in a policy overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub(crate) file: String,
+    /// 1-based line and column, when known.
+    pub(crate) position: Option<(usize, usize)>,
+    /// Whether `file` is a policy overlay rather than a proto.
+    pub(crate) overlay: bool,
+}
+
+impl Place {
+    pub(crate) fn diagnostic(&self, message: String) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            position: self.position,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{}:{line}:{column}", self.file),
+            None => f.write_str(&self.file),
         }
     }
 }
@@ -94,7 +124,8 @@ pub(crate) struct Package {
     pub(crate) name: String,
     pub(crate) sources: Vec<String>,
     pub(crate) services: Vec<Service>,
-    pub(crate) tools: Vec<Tool>,
+    /// The package's tools, with where each was declared.
+    pub(crate) tools: Vec<(Tool, Place)>,
 }
 
 /// An MCP tool declared in the package.
@@ -108,69 +139,69 @@ pub(crate) struct Tool {
 // The options, decoded from their dynamic form. Field numbers match auth.proto.
 
 #[derive(Clone, PartialEq, Message)]
-struct MethodRule {
+pub(crate) struct MethodRule {
     #[prost(bool, tag = "1")]
-    public: bool,
+    pub(crate) public: bool,
     #[prost(string, repeated, tag = "2")]
-    scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     #[prost(bool, tag = "3")]
-    authenticated: bool,
+    pub(crate) authenticated: bool,
     #[prost(int32, tag = "4")]
-    identity: i32,
+    pub(crate) identity: i32,
     #[prost(message, optional, tag = "5")]
-    stream: Option<StreamRule>,
+    pub(crate) stream: Option<StreamRule>,
     #[prost(message, optional, tag = "6")]
-    rate_limit: Option<RateLimitRule>,
+    pub(crate) rate_limit: Option<RateLimitRule>,
     #[prost(string, tag = "7")]
-    tool_name_field: String,
+    pub(crate) tool_name_field: String,
     #[prost(bool, tag = "8")]
-    allow_undeclared_tools: bool,
+    pub(crate) allow_undeclared_tools: bool,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct ToolRule {
+pub(crate) struct ToolRule {
     #[prost(string, tag = "1")]
-    name: String,
+    pub(crate) name: String,
     #[prost(string, repeated, tag = "2")]
-    scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     #[prost(string, tag = "3")]
-    description: String,
+    pub(crate) description: String,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct ToolTable {
+pub(crate) struct ToolTable {
     #[prost(message, repeated, tag = "1")]
-    tool: Vec<ToolRule>,
+    pub(crate) tool: Vec<ToolRule>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct RateLimitRule {
+pub(crate) struct RateLimitRule {
     #[prost(uint32, tag = "1")]
-    per_second: u32,
+    pub(crate) per_second: u32,
     #[prost(uint32, tag = "2")]
-    burst: u32,
+    pub(crate) burst: u32,
     #[prost(uint32, tag = "3")]
-    messages_per_second: u32,
+    pub(crate) messages_per_second: u32,
     #[prost(uint32, tag = "4")]
-    message_burst: u32,
+    pub(crate) message_burst: u32,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct ServiceRule {
+pub(crate) struct ServiceRule {
     #[prost(message, optional, tag = "1")]
-    default: Option<MethodRule>,
+    pub(crate) default: Option<MethodRule>,
 }
 
 #[derive(Clone, PartialEq, Message)]
-struct StreamRule {
+pub(crate) struct StreamRule {
     #[prost(bool, tag = "1")]
-    unchecked_expiry: bool,
+    pub(crate) unchecked_expiry: bool,
     #[prost(bool, tag = "2")]
-    unchecked_message_scopes: bool,
+    pub(crate) unchecked_message_scopes: bool,
     #[prost(bool, tag = "3")]
-    unlimited_messages: bool,
+    pub(crate) unlimited_messages: bool,
     #[prost(string, tag = "4")]
-    reauth_token_field: String,
+    pub(crate) reauth_token_field: String,
 }
 
 /// The option fields this version enforces, by message. A field outside this list (set in a
@@ -212,10 +243,15 @@ impl<'a> Locator<'a> {
 
     /// The position of the first of `paths` that has one.
     fn diagnostic(&self, paths: &[&[i32]], message: String) -> Diagnostic {
-        Diagnostic {
+        self.place(paths).diagnostic(message)
+    }
+
+    /// The place of the first of `paths` that has a position.
+    fn place(&self, paths: &[&[i32]]) -> Place {
+        Place {
             file: self.file.name().to_owned(),
             position: paths.iter().find_map(|p| self.spans.get(*p).copied()),
-            message,
+            overlay: false,
         }
     }
 
@@ -290,7 +326,7 @@ fn read_option<T: Message + Default>(
 }
 
 /// Whether `scope` is an RFC 6749 scope-token: `%x21 / %x23-5B / %x5D-7E`, at least one.
-fn is_scope_token(scope: &str) -> bool {
+pub(crate) fn is_scope_token(scope: &str) -> bool {
     !scope.is_empty()
         && scope
             .bytes()
@@ -304,11 +340,19 @@ struct Extensions {
     tools: Option<ExtensionDescriptor>,
 }
 
-/// Builds the model of every package in `files_to_generate`, or every problem found.
+/// A service default and, when it comes from an overlay, where it was written there.
+struct ServiceDefault {
+    rule: MethodRule,
+    overlay: Option<Place>,
+}
+
+/// Builds the model of every package in `files_to_generate`, with the rules of `overlay` on top
+/// of the protos' own, or every problem found.
 pub(crate) fn build(
     pool: &DescriptorPool,
     files_to_generate: &[String],
     params: &Parameters,
+    overlay: Option<&Overlay>,
 ) -> Result<Vec<Package>, Vec<Diagnostic>> {
     let extensions = Extensions {
         method: pool.get_extension_by_name(METHOD_EXTENSION),
@@ -318,6 +362,7 @@ pub(crate) fn build(
     };
     let mut diagnostics = Vec::new();
     let mut packages: Vec<Package> = Vec::new();
+    let mut generated = Generated::default();
     for name in files_to_generate {
         let Some(file) = pool.get_file_by_name(name) else {
             diagnostics.push(Diagnostic {
@@ -328,42 +373,64 @@ pub(crate) fn build(
             continue;
         };
         let locator = Locator::new(&file);
-        let file_tools = collect_tools(&file, &locator, &extensions, &mut diagnostics);
+        let file_tools = collect_tools(
+            &file,
+            &locator,
+            &extensions,
+            overlay,
+            &mut generated,
+            &mut diagnostics,
+        );
         let services: Vec<Service> = file
             .services()
             .filter_map(|service| {
-                build_service(&service, &locator, &extensions, params, &mut diagnostics)
+                generated.services.push(service.full_name().to_owned());
+                generated.methods.extend(
+                    service
+                        .methods()
+                        .map(|m| format!("{}.{}", service.full_name(), m.name())),
+                );
+                build_service(
+                    &service,
+                    &locator,
+                    &extensions,
+                    params,
+                    overlay,
+                    &mut diagnostics,
+                )
             })
             .collect();
         let package = file.package_name().to_owned();
-        let index = match packages.iter().position(|p| p.name == package) {
-            Some(index) => index,
-            None => {
-                packages.push(Package {
-                    name: package,
-                    sources: Vec::new(),
-                    services: Vec::new(),
-                    tools: Vec::new(),
-                });
-                packages.len() - 1
-            }
-        };
-        let existing = &mut packages[index];
-        existing.sources.push(name.clone());
-        existing.services.extend(services);
-        for (tool, path) in file_tools {
-            if existing.tools.iter().any(|t| t.name == tool.name) {
-                diagnostics.push(locator.diagnostic(
-                    &[&path],
-                    format!(
-                        "tool `{}` is declared twice in package `{}`; tool names are unique",
-                        tool.name, existing.name
-                    ),
-                ));
-            } else {
-                existing.tools.push(tool);
+        let existing = package_entry(&mut packages, &package);
+        if existing.sources.is_empty() {
+            // The overlay's tool table of a package comes first, where a file's own
+            // `(mcp_auth.v1.tools)` table would be: before the tools of argument messages.
+            let table = overlay.and_then(|o| o.tools.iter().find(|t| t.name == package));
+            if let Some(table) = table {
+                let tools = table
+                    .rule
+                    .iter()
+                    .map(|(rule, place)| (tool(rule.clone(), Vec::new()), place.clone()))
+                    .collect::<Vec<_>>();
+                check_tools(&tools, &mut diagnostics);
+                add_tools(existing, tools, &mut diagnostics);
             }
         }
+        existing.sources.push(name.clone());
+        existing.services.extend(services);
+        add_tools(existing, file_tools, &mut diagnostics);
+    }
+    if let Some(overlay) = overlay {
+        for table in &overlay.tools {
+            if !packages.iter().any(|p| p.name == table.name) {
+                diagnostics.push(table.place.diagnostic(format!(
+                    "the overlay declares tools of package `{}`, but no file generated in this \
+                     run belongs to it; check the package name, or remove `[tools.\"{}\"]`",
+                    table.name, table.selector
+                )));
+            }
+        }
+        unmatched_selectors(overlay, &generated, &mut diagnostics);
     }
     if diagnostics.is_empty() {
         Ok(packages)
@@ -372,27 +439,131 @@ pub(crate) fn build(
     }
 }
 
+/// What the files of this run declare, to find overlay selectors that match none of it.
+#[derive(Default)]
+struct Generated {
+    services: Vec<String>,
+    methods: Vec<String>,
+    messages: Vec<String>,
+}
+
+fn package_entry<'a>(packages: &'a mut Vec<Package>, name: &str) -> &'a mut Package {
+    let index = match packages.iter().position(|p| p.name == name) {
+        Some(index) => index,
+        None => {
+            packages.push(Package {
+                name: name.to_owned(),
+                sources: Vec::new(),
+                services: Vec::new(),
+                tools: Vec::new(),
+            });
+            packages.len() - 1
+        }
+    };
+    &mut packages[index]
+}
+
+fn add_tools(package: &mut Package, tools: Vec<(Tool, Place)>, diagnostics: &mut Vec<Diagnostic>) {
+    for (tool, place) in tools {
+        let Some((_, first)) = package.tools.iter().find(|(t, _)| t.name == tool.name) else {
+            package.tools.push((tool, place));
+            continue;
+        };
+        // A tool in both the proto and the overlay is reported at the overlay's line.
+        let diagnostic = match (first.overlay, place.overlay) {
+            (true, false) => first.diagnostic(format!(
+                "tool `{}` is also declared in the proto ({place}); give it in one place only",
+                tool.name
+            )),
+            (false, true) => place.diagnostic(format!(
+                "tool `{}` is also declared in the proto ({first}); give it in one place only",
+                tool.name
+            )),
+            _ => place.diagnostic(format!(
+                "tool `{}` is declared twice in package `{}`; tool names are unique",
+                tool.name, package.name
+            )),
+        };
+        diagnostics.push(diagnostic);
+    }
+}
+
+/// Overlay rules whose selector names nothing this run generates: a typo or a stale rule, which
+/// would otherwise leave the RPC it meant to cover under another rule (or none) silently.
+fn unmatched_selectors(
+    overlay: &Overlay,
+    generated: &Generated,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for entry in &overlay.methods {
+        if generated.methods.contains(&entry.name) {
+            continue;
+        }
+        let (service, method) = entry
+            .name
+            .rsplit_once('.')
+            .unwrap_or(("", entry.name.as_str()));
+        let why = if generated.services.iter().any(|s| s == service) {
+            format!("service `{service}` has no rpc `{method}`")
+        } else {
+            format!("no file generated in this run declares service `{service}`")
+        };
+        diagnostics.push(entry.place.diagnostic(format!(
+            "the overlay selector `{}` matches no rpc: {why}; fix the name, or remove the rule",
+            entry.selector
+        )));
+    }
+    for entry in &overlay.services {
+        if !generated.services.contains(&entry.name) {
+            diagnostics.push(entry.place.diagnostic(format!(
+                "the overlay selector `{}` matches no service: no file generated in this run \
+                 declares service `{}`; fix the name, or remove the rule",
+                entry.selector, entry.name
+            )));
+        }
+    }
+    for entry in &overlay.messages {
+        if !generated.messages.contains(&entry.name) {
+            diagnostics.push(entry.place.diagnostic(format!(
+                "the overlay gives a tool rule to message `{}`, but no file generated in this \
+                 run declares it; fix the name, or remove the rule",
+                entry.name
+            )));
+        }
+    }
+}
+
+/// A tool from its rule; `comments` is the description when the rule has none.
+fn tool(rule: ToolRule, comments: Vec<String>) -> Tool {
+    let description = if rule.description.is_empty() {
+        comments
+    } else {
+        rule.description.lines().map(str::to_owned).collect()
+    };
+    Tool {
+        name: rule.name,
+        scopes: rule.scopes,
+        description,
+    }
+}
+
 /// The tools a file declares: its `(mcp_auth.v1.tools)` table and every message marked
-/// `(mcp_auth.v1.tool)`, in declaration order.
+/// `(mcp_auth.v1.tool)` (or given a tool rule by the overlay), in declaration order.
 fn collect_tools(
     file: &FileDescriptor,
     locator: &Locator<'_>,
     extensions: &Extensions,
+    overlay: Option<&Overlay>,
+    generated: &mut Generated,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<(Tool, Vec<i32>)> {
+) -> Vec<(Tool, Place)> {
     let mut tools = Vec::new();
     let file_option_path = vec![8, EXTENSION_NUMBER];
     match read_option::<ToolTable>(&file.options(), extensions.tools.as_ref()) {
         Ok(Some(table)) => {
+            let place = locator.place(&[&file_option_path]);
             for rule in table.tool {
-                tools.push((
-                    Tool {
-                        description: rule.description.lines().map(str::to_owned).collect(),
-                        name: rule.name,
-                        scopes: rule.scopes,
-                    },
-                    file_option_path.clone(),
-                ));
+                tools.push((tool(rule, Vec::new()), place.clone()));
             }
         }
         Ok(None) => {}
@@ -411,23 +582,34 @@ fn collect_tools(
         let mut children: Vec<MessageDescriptor> = message.child_messages().collect();
         children.reverse();
         messages.extend(children);
+        generated.messages.push(message.full_name().to_owned());
+        let from_overlay = overlay.and_then(|o| o.message(message.full_name()));
         match read_option::<ToolRule>(&message.options(), extensions.tool.as_ref()) {
+            Ok(Some(_)) if from_overlay.is_some() => {
+                let entry = from_overlay.expect("checked by the guard");
+                diagnostics.push(entry.place.diagnostic(format!(
+                    "message `{}` already has a tool rule in the proto ({}); give it in one \
+                     place only: remove `[message.\"{}\"]` from the overlay or the option from \
+                     the proto",
+                    message.full_name(),
+                    locator.place(&[message.path()]),
+                    entry.selector
+                )));
+            }
             Ok(Some(rule)) => {
-                let description = if rule.description.is_empty() {
-                    locator.comments(message.path())
-                } else {
-                    rule.description.lines().map(str::to_owned).collect()
-                };
                 tools.push((
-                    Tool {
-                        name: rule.name,
-                        scopes: rule.scopes,
-                        description,
-                    },
-                    message.path().to_vec(),
+                    tool(rule, locator.comments(message.path())),
+                    locator.place(&[message.path()]),
                 ));
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if let Some(entry) = from_overlay {
+                    tools.push((
+                        tool(entry.rule.clone(), locator.comments(message.path())),
+                        entry.place.clone(),
+                    ));
+                }
+            }
             Err(fields) => diagnostics.push(locator.diagnostic(
                 &[message.path()],
                 format!(
@@ -439,7 +621,13 @@ fn collect_tools(
             )),
         }
     }
-    for (tool, path) in &tools {
+    check_tools(&tools, diagnostics);
+    tools
+}
+
+/// Checks the names and scopes of tools.
+fn check_tools(tools: &[(Tool, Place)], diagnostics: &mut Vec<Diagnostic>) {
+    for (tool, place) in tools {
         let bad_name = tool.name.is_empty()
             || tool.name.len() > 128
             || tool
@@ -447,29 +635,22 @@ fn collect_tools(
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control());
         if bad_name {
-            diagnostics.push(locator.diagnostic(
-                &[path],
-                format!(
-                    "tool name {:?} is not valid: give each tool a non-empty name without \
-                     spaces, at most 128 characters",
-                    tool.name
-                ),
-            ));
+            diagnostics.push(place.diagnostic(format!(
+                "tool name {:?} is not valid: give each tool a non-empty name without spaces, at \
+                 most 128 characters",
+                tool.name
+            )));
         }
         for scope in &tool.scopes {
             if !is_scope_token(scope) {
-                diagnostics.push(locator.diagnostic(
-                    &[path],
-                    format!(
-                        "tool `{}` requires the scope {scope:?}, which is not a valid scope: a \
-                         scope is non-empty printable ASCII without spaces, `\"` or `\\`",
-                        tool.name
-                    ),
-                ));
+                diagnostics.push(place.diagnostic(format!(
+                    "tool `{}` requires the scope {scope:?}, which is not a valid scope: a scope \
+                     is non-empty printable ASCII without spaces, `\"` or `\\`",
+                    tool.name
+                )));
             }
         }
     }
-    tools
 }
 
 fn build_service(
@@ -477,24 +658,51 @@ fn build_service(
     locator: &Locator<'_>,
     extensions: &Extensions,
     params: &Parameters,
+    overlay: Option<&Overlay>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Service> {
     let service_path = service.path().to_vec();
-    let default = match read_option::<ServiceRule>(&service.options(), extensions.service.as_ref())
-    {
-        Ok(rule) => rule.and_then(|r| r.default),
-        Err(fields) => {
-            diagnostics.push(locator.diagnostic(
-                &[&with_option(&service_path), &service_path],
-                format!(
-                    "service `{}` sets {} in `(mcp_auth.v1.service)`, which this version of \
-                     protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
-                    service.name(),
-                    fields.join(", ")
-                ),
-            ));
-            return None;
+    let proto_default =
+        match read_option::<ServiceRule>(&service.options(), extensions.service.as_ref()) {
+            Ok(rule) => rule.and_then(|r| r.default),
+            Err(fields) => {
+                diagnostics.push(locator.diagnostic(
+                    &[&with_option(&service_path), &service_path],
+                    format!(
+                        "service `{}` sets {} in `(mcp_auth.v1.service)`, which this version of \
+                         protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
+                        service.name(),
+                        fields.join(", ")
+                    ),
+                ));
+                return None;
+            }
+        };
+    let overlay_default = overlay.and_then(|o| o.service(service.full_name()));
+    let default = match (proto_default, overlay_default) {
+        (Some(rule), Some(entry)) => {
+            diagnostics.push(entry.place.diagnostic(format!(
+                "service `{}` already has a default rule in the proto ({}); give it in one place \
+                 only: remove `[method.\"{}\"]` from the overlay or the option from the proto",
+                service.name(),
+                locator.place(&[&with_option(&service_path), &service_path]),
+                entry.selector
+            )));
+            // Go on with the proto's, to report the RPCs' own conflicts too.
+            Some(ServiceDefault {
+                rule,
+                overlay: None,
+            })
         }
+        (Some(rule), None) => Some(ServiceDefault {
+            rule,
+            overlay: None,
+        }),
+        (None, Some(entry)) => Some(ServiceDefault {
+            rule: entry.rule.clone(),
+            overlay: Some(entry.place.clone()),
+        }),
+        (None, None) => None,
     };
     let before = diagnostics.len();
     let mut methods = Vec::new();
@@ -506,6 +714,7 @@ fn build_service(
             locator,
             extensions,
             params,
+            overlay,
             diagnostics,
         ) {
             methods.push(method);
@@ -518,48 +727,85 @@ fn build_service(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_method(
     service: &ServiceDescriptor,
     method: &MethodDescriptor,
-    default: Option<&MethodRule>,
+    default: Option<&ServiceDefault>,
     locator: &Locator<'_>,
     extensions: &Extensions,
     params: &Parameters,
+    overlay: Option<&Overlay>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Method> {
     let path = method.path().to_vec();
     let option_path = with_option(&path);
     let rpc = format!("rpc `{}.{}`", service.name(), method.name());
-    let mut error = |message: String| {
-        diagnostics.push(locator.diagnostic(&[&option_path, &path], message));
-    };
-    let own = match read_option::<MethodRule>(&method.options(), extensions.method.as_ref()) {
+    let proto_own = match read_option::<MethodRule>(&method.options(), extensions.method.as_ref()) {
         Ok(rule) => rule,
         Err(fields) => {
-            error(format!(
-                "{rpc} sets {} in `(mcp_auth.v1.method)`, which this version of \
-                 protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
-                fields.join(", ")
+            diagnostics.push(locator.diagnostic(
+                &[&option_path, &path],
+                format!(
+                    "{rpc} sets {} in `(mcp_auth.v1.method)`, which this version of \
+                     protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
+                    fields.join(", ")
+                ),
             ));
             return None;
         }
     };
+    let overlay_own = overlay.and_then(|o| o.method(service.full_name(), method.name()));
+    let own = match (proto_own, overlay_own) {
+        (Some(_), Some(entry)) => {
+            diagnostics.push(entry.place.diagnostic(format!(
+                "{rpc} already has a rule in the proto ({}); give it in one place only: remove \
+                 `[method.\"{}\"]` from the overlay or the option from the proto",
+                locator.place(&[&option_path, &path]),
+                entry.selector
+            )));
+            return None;
+        }
+        (Some(rule), None) => Some((rule, None)),
+        (None, Some(entry)) => Some((entry.rule.clone(), Some(entry.place.clone()))),
+        (None, None) => None,
+    };
     let inherited = own.is_none();
-    let Some(rule) = own.or_else(|| default.cloned()) else {
-        let import = if extensions.method.is_none() {
+    let Some((rule, overlay_place)) =
+        own.or_else(|| default.map(|d| (d.rule.clone(), d.overlay.clone())))
+    else {
+        let import = if extensions.method.is_none() && overlay.is_none() {
             "import \"mcp_auth/v1/auth.proto\" and "
         } else {
             ""
         };
-        error(format!(
-            "{rpc} has no authorization rule; {import}add \
-             `option (mcp_auth.v1.method) = {{ scopes: \"...\" }};` to it (or \
-             `{{ authenticated: true }}`, or `{{ public: true }}` to make it callable without \
-             credentials), or give service `{}` a default with \
-             `option (mcp_auth.v1.service) = {{ default: {{ scopes: \"...\" }} }};`",
-            service.name()
+        let in_overlay = match overlay {
+            Some(overlay) => format!(
+                ", or give it a rule in the policy overlay `{}` (`[method.\"{}.{}\"]`)",
+                overlay.file,
+                service.full_name(),
+                method.name()
+            ),
+            None => String::new(),
+        };
+        diagnostics.push(locator.diagnostic(
+            &[&option_path, &path],
+            format!(
+                "{rpc} has no authorization rule; {import}add \
+                 `option (mcp_auth.v1.method) = {{ scopes: \"...\" }};` to it (or \
+                 `{{ authenticated: true }}`, or `{{ public: true }}` to make it callable without \
+                 credentials), or give service `{}` a default with \
+                 `option (mcp_auth.v1.service) = {{ default: {{ scopes: \"...\" }} }};`{in_overlay}",
+                service.name()
+            ),
         ));
         return None;
+    };
+    let mut error = |message: String| {
+        diagnostics.push(match &overlay_place {
+            Some(place) => place.diagnostic(message),
+            None => locator.diagnostic(&[&option_path, &path], message),
+        });
     };
     let whose = if inherited {
         format!(

@@ -1,5 +1,6 @@
 //! Plugin parameters (`--mcp-auth_opt=...`, `opt:` in buf.gen.yaml).
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 /// The parameters of one run, parsed from the comma-separated `key=value` list protoc passes.
@@ -8,6 +9,10 @@ pub struct Parameters {
     /// `extern_path=.proto.path=::rust::path`: where types of a proto package live in Rust,
     /// as with protoc-gen-prost's option of the same name. Give the same list to both plugins.
     pub extern_paths: Vec<(String, String)>,
+    /// `overlay=path`: a policy overlay, the rules of protos you do not own (see
+    /// [`Builder::overlay`](crate::Builder::overlay) for the format). A relative path is
+    /// relative to the working directory of protoc or buf. At most one.
+    pub overlay: Option<PathBuf>,
 }
 
 /// A parameter this plugin does not understand.
@@ -30,6 +35,9 @@ impl FromStr for Parameters {
                     parameters
                         .extern_paths
                         .push((proto.to_owned(), rust.to_owned()));
+                }
+                Some(("overlay", path)) if !path.is_empty() && parameters.overlay.is_none() => {
+                    parameters.overlay = Some(PathBuf::from(path));
                 }
                 _ => return Err(InvalidParameter(item.to_owned())),
             }
@@ -56,6 +64,12 @@ mod tests {
             ]
         );
         assert_eq!(Parameters::from_str(""), Ok(Parameters::default()));
+        assert_eq!(
+            Parameters::from_str("overlay=policy/mcp overlay.toml")
+                .unwrap()
+                .overlay,
+            Some(PathBuf::from("policy/mcp overlay.toml"))
+        );
         for bad in [
             "x=y",
             "extern_path",
@@ -64,6 +78,8 @@ mod tests {
             "extern_path=.a",
             "compile_well_known_types",
             "extern_path=.a=::b,\"quoted=\\\\back\"",
+            "overlay=",
+            "overlay=a.toml,overlay=b.toml",
         ] {
             assert!(Parameters::from_str(bad).is_err(), "{bad} was accepted");
         }

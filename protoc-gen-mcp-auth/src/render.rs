@@ -79,7 +79,7 @@ fn render_service(out: &mut String, package: &Package, service: &Service) {
     let calls_tools = service.methods.iter().any(|m| m.rule.tool_field.is_some());
     if calls_tools && !package.tools.is_empty() {
         out.push_str("        tools {\n");
-        for tool in &package.tools {
+        for (tool, _) in &package.tools {
             docs(out, "            ", &tool.description);
             let scopes: Vec<String> = tool.scopes.iter().map(|s| format!("{s:?}")).collect();
             let _ = writeln!(out, "            {:?}: [{}],", tool.name, scopes.join(", "));

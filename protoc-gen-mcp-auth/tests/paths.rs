@@ -210,6 +210,118 @@ fn failing_fixtures_report_where_and_how_to_fix() {
     );
 }
 
+fn overlay_root() -> PathBuf {
+    repo().join("tests/fixtures/overlay")
+}
+
+/// The options of two pass fixtures, moved out of copies of their protos into a policy overlay:
+/// the generated code must be the same, byte for byte.
+#[test]
+fn overlay_rules_generate_the_same_code_as_proto_options() {
+    let root = overlay_root().join("same");
+    let protos = ["fixtures/tools.proto", "fixtures/defaults.proto"].map(|p| root.join(p));
+    let files = Builder::new()
+        .overlay(root.join("same.overlay.toml"))
+        .generate(&protos, &[&root])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let annotated = builder_output();
+    assert_eq!(files.len(), 2);
+    for file in files {
+        assert_eq!(
+            file.content, annotated[&file.name],
+            "{} differs from the annotated proto's",
+            file.name
+        );
+    }
+}
+
+#[test]
+fn protoc_takes_the_overlay_as_a_parameter() {
+    let root = overlay_root().join("same");
+    let out = scratch("protoc-overlay");
+    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
+        .arg(format!(
+            "--plugin=protoc-gen-mcp-auth={}",
+            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
+        ))
+        .arg(format!(
+            "--mcp-auth_opt=overlay={}",
+            root.join("same.overlay.toml").display()
+        ))
+        .arg(format!("--mcp-auth_out={}", out.display()))
+        .arg(format!("-I{}", root.display()))
+        .args(["fixtures/tools.proto", "fixtures/defaults.proto"])
+        .output()
+        .expect("protoc is installed");
+    assert!(
+        output.status.success(),
+        "protoc failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let annotated = builder_output();
+    let files = read_dir_files(&out);
+    assert_eq!(files.len(), 2);
+    for (name, content) in files {
+        assert_eq!(content, annotated[&name], "{name}");
+    }
+
+    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
+        .arg(format!(
+            "--plugin=protoc-gen-mcp-auth={}",
+            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
+        ))
+        .arg("--mcp-auth_opt=overlay=../tests/fixtures/overlay/fail/unmatched.toml")
+        .arg(format!(
+            "--mcp-auth_out={}",
+            scratch("protoc-overlay-fail").display()
+        ))
+        .arg(format!("-I{}", overlay_root().join("fail").display()))
+        .arg("unmatched.proto")
+        .output()
+        .expect("protoc is installed");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("../tests/fixtures/overlay/fail/unmatched.toml:6:9: the overlay selector"),
+        "{stderr}"
+    );
+}
+
+/// Each `<case>.proto` of tests/fixtures/overlay/fail with the overlay `<case>.toml`; the errors
+/// are checked against `<case>.err`. The overlay is named by a relative path (tests run in the
+/// package directory), so the messages are the same on every machine.
+#[test]
+fn overlay_failures_name_the_overlay_file_and_line() {
+    let root = overlay_root().join("fail");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "proto"))
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 4, "fixtures missing: {cases:?}");
+    let mut rewritten = Vec::new();
+    for proto in &cases {
+        let case = proto.file_stem().unwrap().to_string_lossy().into_owned();
+        let overlay = format!("../tests/fixtures/overlay/fail/{case}.toml");
+        let message = match Builder::new()
+            .overlay(&overlay)
+            .generate(&[proto], &[&root])
+        {
+            Err(BuildError::Policy(lines)) => lines.join("\n") + "\n",
+            Err(other) => panic!("{case}: not a policy error: {other}"),
+            Ok(files) => panic!("{case}: generated {} files", files.len()),
+        };
+        if !check_or_rewrite(&proto.with_extension("err"), &message) {
+            rewritten.push(case);
+        }
+    }
+    assert!(
+        rewritten.is_empty(),
+        "expected errors rewritten: {rewritten:?}; review with `git diff tests/fixtures/overlay`"
+    );
+}
+
 #[test]
 fn protoc_reports_policy_errors_and_generates_nothing() {
     let out = scratch("protoc-fail");
