@@ -2,6 +2,8 @@
 # Installs what the test suite needs beyond the Rust toolchain, into project-local folders
 # where it can:
 #   protoc                             Debian's protobuf-compiler (system package; needs root)
+#   redis-server                       Debian's redis-server, for tests/tests/redis.rs (system
+#                                      package; needs root; the tests start their own servers)
 #   buf                                npm's @bufbuild/buf, into .tools/node_modules
 #   protoc-gen-prost, protoc-gen-tonic crates.io, into .tools/cargo/bin
 # Safe to run again: each step is skipped when its tool is already there.
@@ -20,6 +22,16 @@ if ! command -v protoc >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler >/dev/null
 fi
 
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+  echo "setup: installing redis-server (Debian redis-server)"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: redis-server is missing and this is not root; install redis-server" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
 if [ ! -x "$tools/node_modules/.bin/buf" ]; then
   echo "setup: installing buf from the npm registry into .tools"
   [ -f "$tools/package.json" ] || echo '{"private":true}' > "$tools/package.json"
@@ -34,4 +46,5 @@ for plugin in protoc-gen-prost protoc-gen-tonic; do
 done
 
 protoc --version
+"$(command -v redis-server || echo /usr/bin/redis-server)" --version
 "$tools/node_modules/.bin/buf" --version

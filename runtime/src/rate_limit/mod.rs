@@ -10,16 +10,20 @@
 //! defaults off is explicit (`AuthorizerBuilder::no_default_rate_limits`).
 //!
 //! [`InMemoryRateLimiter`] (governor's GCRA) is the default; a [`RateLimiter`] backed by a store
-//! shared between replicas (the Redis one behind the `redis` feature) makes several servers
-//! enforce one budget.
+//! shared between replicas makes several servers enforce one budget: `RedisRateLimiter`, behind
+//! the `redis` cargo feature, runs the same GCRA atomically in Redis.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisRateLimiter, RedisRateLimiterBuilder};
 pub use memory::InMemoryRateLimiter;
 
 pub use crate::policy::RateLimit;
