@@ -212,3 +212,40 @@ pub fn with_token<T>(message: T, token: &str) -> Request<T> {
     );
     request
 }
+
+/// The HS256 authenticator of the test issuer, without leeway, so expiry tests can move the
+/// clock to the exact second.
+pub fn test_authenticator() -> mcp_auth::jwt::JwtAuthenticator<C> {
+    mcp_auth::jwt::JwtAuthenticator::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .key(mcp_auth::jwt::JwtKey::hs256(SECRET))
+        .leeway_secs(0)
+        .build()
+        .expect("the test authenticator is valid")
+}
+
+/// A listener on 127.0.0.1 with a free port, as a stream for `serve_with_incoming`, and its
+/// address.
+pub async fn loopback() -> (
+    tokio_stream::wrappers::TcpListenerStream,
+    std::net::SocketAddr,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("a bound address");
+    (
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        addr,
+    )
+}
+
+/// A plaintext channel to a test server.
+pub async fn connect(addr: std::net::SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid URI")
+        .connect()
+        .await
+        .expect("the test server accepts connections")
+}

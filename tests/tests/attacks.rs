@@ -12,7 +12,7 @@ use mcp_auth::Authorizer;
 use mcp_auth::clock::ManualClock;
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth_tests::fixtures::streaming::{self, streams_client::StreamsClient};
-use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET};
+use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, connect, loopback};
 use serde_json::{Value, json};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Server};
@@ -53,20 +53,13 @@ async fn start(keys: &Keys) -> (Channel, Arc<Calls>) {
         .unwrap();
     let authorizer = Authorizer::with_clock(authenticator, ManualClock::new(NOW));
     let calls = Arc::new(Calls::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (incoming, addr) = loopback().await;
     let router = Server::builder().add_service(streaming::streams_auth::server(
         Handlers(Arc::clone(&calls)),
         authorizer,
     ));
-    tokio::spawn(
-        router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    tokio::spawn(router.serve_with_incoming(incoming));
+    let channel = connect(addr).await;
     (channel, calls)
 }
 

@@ -5,16 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mcp_auth::clock::ManualClock;
-use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
-use mcp_auth::{Authorizer, StandardClaims};
+use mcp_auth::Authorizer;
 use mcp_auth_tests::fixtures::{echo, public, streaming};
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
 
-use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, token, with_token};
-
-type C = StandardClaims;
+use mcp_auth_tests::support::{
+    Calls, Handlers, NOW, connect, loopback, test_authenticator, token, with_token,
+};
 
 struct Harness {
     channel: Channel,
@@ -24,18 +23,11 @@ struct Harness {
 
 async fn start() -> Harness {
     let clock = ManualClock::new(NOW);
-    let authenticator = JwtAuthenticator::<C>::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .key(JwtKey::hs256(SECRET))
-        .leeway_secs(0)
-        .build()
-        .unwrap();
+    let authenticator = test_authenticator();
     let authorizer = Authorizer::with_clock(authenticator, clock.clone());
     let calls = Arc::new(Calls::default());
     let handlers = Handlers(Arc::clone(&calls));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (incoming, addr) = loopback().await;
     let router = Server::builder()
         .add_service(echo::echo_auth::server(
             handlers.clone(),
@@ -46,14 +38,8 @@ async fn start() -> Harness {
             authorizer.clone(),
         ))
         .add_service(public::status_auth::server(handlers, authorizer));
-    tokio::spawn(
-        router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    tokio::spawn(router.serve_with_incoming(incoming));
+    let channel = connect(addr).await;
     Harness {
         channel,
         calls,
@@ -314,15 +300,9 @@ impl echo::echo_server::Echo for Unchecked {
 #[tokio::test]
 async fn the_coverage_layer_refuses_services_mounted_without_mcp_auth() {
     let unchecked_calls = Arc::new(AtomicUsize::new(0));
-    let authenticator = JwtAuthenticator::<C>::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .key(JwtKey::hs256(SECRET))
-        .build()
-        .unwrap();
+    let authenticator = test_authenticator();
     let authorizer = Authorizer::with_clock(authenticator, ManualClock::new(NOW));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (incoming, addr) = loopback().await;
     let router = Server::builder()
         .layer(mcp_auth::coverage::CoverageLayer::new([
             &streaming::streams_auth::POLICY,
@@ -334,14 +314,8 @@ async fn the_coverage_layer_refuses_services_mounted_without_mcp_auth() {
         .add_service(echo::echo_server::EchoServer::new(Unchecked(Arc::clone(
             &unchecked_calls,
         ))));
-    tokio::spawn(
-        router.serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    tokio::spawn(router.serve_with_incoming(incoming));
+    let channel = connect(addr).await;
 
     let mut echo = echo::echo_client::EchoClient::new(channel.clone());
     let status = echo

@@ -10,10 +10,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_auth::Authorizer;
 use mcp_auth::jwt::JwtAuthenticator;
 use mcp_auth_tests::fixtures::echo;
-use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, with_token};
+use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, connect, loopback, with_token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
-use tonic::transport::{Channel, Server};
+use tonic::transport::Server;
 
 /// Serves `body` as `application/json` to every request, counting them.
 async fn serve_jwks(body: String) -> (String, Arc<AtomicUsize>) {
@@ -68,21 +68,16 @@ async fn tokens_from_a_jwks_backed_issuer_are_accepted() {
     );
 
     let calls = Arc::new(Calls::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (incoming, addr) = loopback().await;
     tokio::spawn(
         Server::builder()
             .add_service(echo::echo_auth::server(
                 Handlers(Arc::clone(&calls)),
                 Authorizer::new(authenticator),
             ))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(incoming),
     );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = connect(addr).await;
     let mut client = echo::echo_client::EchoClient::new(channel);
 
     let now = std::time::SystemTime::now()

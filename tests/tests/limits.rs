@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mcp_auth::clock::ManualClock;
-use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::rate_limit::RateLimit;
 use mcp_auth::{Authorized, Authorizer, AuthorizerBuilder, GuardedStream, StandardClaims};
 use mcp_auth_tests::fixtures::limits::{self, limited_auth};
 use mcp_auth_tests::fixtures::streaming;
-use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, token, with_token};
+use mcp_auth_tests::support::{
+    AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, connect, loopback, test_authenticator, token,
+    with_token,
+};
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
 use tonic_types::StatusExt;
@@ -74,13 +76,7 @@ struct Harness {
 
 async fn start(configure: impl FnOnce(AuthorizerBuilder<C>) -> AuthorizerBuilder<C>) -> Harness {
     let clock = ManualClock::new(NOW);
-    let authenticator = JwtAuthenticator::<C>::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .key(JwtKey::hs256(SECRET))
-        .leeway_secs(0)
-        .build()
-        .unwrap();
+    let authenticator = test_authenticator();
     let authorizer = configure(
         Authorizer::builder()
             .token(authenticator)
@@ -90,8 +86,7 @@ async fn start(configure: impl FnOnce(AuthorizerBuilder<C>) -> AuthorizerBuilder
     .unwrap();
     let calls = Arc::new(Calls::default());
     let limited = Arc::new(Limited::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (incoming, addr) = loopback().await;
     tokio::spawn(
         Server::builder()
             .add_service(streaming::streams_auth::server(
@@ -102,7 +97,7 @@ async fn start(configure: impl FnOnce(AuthorizerBuilder<C>) -> AuthorizerBuilder
                 LimitedHandlers(Arc::clone(&limited)),
                 authorizer,
             ))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(incoming),
     );
     Harness {
         addr,
@@ -114,11 +109,7 @@ async fn start(configure: impl FnOnce(AuthorizerBuilder<C>) -> AuthorizerBuilder
 
 impl Harness {
     async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        connect(self.addr).await
     }
 }
 

@@ -6,10 +6,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use mcp_auth::clock::ManualClock;
-use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
 use mcp_auth_tests::fixtures::tools::{self, tools_auth};
-use mcp_auth_tests::support::{AUDIENCE, ISSUER, NOW, SECRET, with_token};
+use mcp_auth_tests::support::{
+    AUDIENCE, ISSUER, NOW, SECRET, connect, loopback, test_authenticator, with_token,
+};
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
@@ -77,28 +78,17 @@ struct Harness {
 
 async fn start() -> Harness {
     let clock = ManualClock::new(NOW);
-    let authenticator = JwtAuthenticator::<C>::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .key(JwtKey::hs256(SECRET))
-        .leeway_secs(0)
-        .build()
-        .unwrap();
+    let authenticator = test_authenticator();
     let authorizer = Authorizer::with_clock(authenticator, clock.clone());
     let handlers = Tools::default();
     let seen = Arc::clone(&handlers.0);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (incoming, addr) = loopback().await;
     tokio::spawn(
         Server::builder()
             .add_service(tools_auth::server(handlers, authorizer))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(incoming),
     );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = connect(addr).await;
     Harness {
         channel,
         seen,
