@@ -20,4 +20,13 @@ fn main() {
     {
         panic!("code generation failed:\n{error}");
     }
+    // A proto of the MCP gRPC transport's shape with no options at all, covered by an overlay.
+    let mcp = "fixtures/overlay/mcp";
+    if let Err(error) = protoc_gen_mcp_auth::Builder::new()
+        .build_client(true)
+        .overlay(format!("{mcp}/mcp.overlay.toml"))
+        .compile(&[format!("{mcp}/fixtures/mcp/mcp.proto")], &[mcp])
+    {
+        panic!("code generation failed:\n{error}");
+    }
 }

@@ -235,6 +235,41 @@ fn overlay_rules_generate_the_same_code_as_proto_options() {
     }
 }
 
+/// The proto of the MCP gRPC transport's shape has no option: without its overlay every RPC is
+/// uncovered, with it the output is checked against the golden files in tests/golden/overlay.
+#[test]
+fn the_mcp_shaped_proto_is_covered_by_its_overlay_alone() {
+    let root = overlay_root().join("mcp");
+    let proto = [root.join("fixtures/mcp/mcp.proto")];
+    match Builder::new().generate(&proto, &[&root]) {
+        Err(BuildError::Policy(lines)) => {
+            assert_eq!(lines.len(), 8, "{lines:#?}");
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| l.contains("has no authorization rule"))
+            );
+        }
+        other => panic!("generated without a policy: {other:?}"),
+    }
+    let files = Builder::new()
+        .overlay(root.join("mcp.overlay.toml"))
+        .generate(&proto, &[&root])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let golden = golden_dir().join("overlay");
+    let mut rewritten = Vec::new();
+    for file in &files {
+        if !check_or_rewrite(&golden.join(&file.name), &file.content) {
+            rewritten.push(file.name.clone());
+        }
+    }
+    assert_eq!(files.len(), 1);
+    assert!(
+        rewritten.is_empty(),
+        "golden files rewritten: {rewritten:?}; review with `git diff tests/golden/overlay`"
+    );
+}
+
 #[test]
 fn protoc_takes_the_overlay_as_a_parameter() {
     let root = overlay_root().join("same");

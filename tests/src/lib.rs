@@ -39,4 +39,10 @@ pub mod fixtures {
     pub mod r#type {
         mcp_auth::include_proto!("fixtures.r#type");
     }
+    /// The MCP-shaped proto, whose policy is all in an overlay.
+    pub mod mcp {
+        // Service `Mcp` gets the module `mcp_auth`, which shadows the crate in this module:
+        // reach the crate with a leading `::`.
+        ::mcp_auth::include_proto!("fixtures.mcp");
+    }
 }

@@ -1,0 +1,334 @@
+//! A server of the MCP gRPC transport's shape whose proto carries no mcp_auth option: every rule
+//! comes from the overlay `tests/fixtures/overlay/mcp/mcp.overlay.toml`, generated through the
+//! build.rs `Builder`, served end to end.
+
+use std::sync::{Arc, Mutex};
+
+use mcp_auth::clock::ManualClock;
+use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
+use mcp_auth::policy::Access;
+use mcp_auth::{Authorized, Authorizer, StandardClaims};
+use mcp_auth_tests::fixtures::mcp::{self, mcp_auth as auth};
+use mcp_auth_tests::support::{AUDIENCE, ISSUER, NOW, SECRET, token, with_token};
+use tonic::transport::{Channel, Server};
+use tonic::{Code, Request, Response, Status};
+
+type C = StandardClaims;
+
+/// Records which handlers ran, in order.
+#[derive(Clone, Default)]
+struct Mcp(Arc<Mutex<Vec<String>>>);
+
+impl Mcp {
+    fn ran(&self, what: String) {
+        self.0.lock().unwrap().push(what);
+    }
+}
+
+#[mcp_auth::handlers]
+impl auth::Mcp for Mcp {
+    async fn list_resources(
+        &self,
+        _auth: Authorized<C, auth::policy::ListResources>,
+        _request: Request<mcp::ListResourcesRequest>,
+    ) -> Result<Response<mcp::ListResourcesResponse>, Status> {
+        self.ran("list_resources".into());
+        Ok(Response::new(mcp::ListResourcesResponse::default()))
+    }
+
+    async fn read_resource(
+        &self,
+        _auth: Authorized<C, auth::policy::ReadResource>,
+        request: Request<mcp::ReadResourceRequest>,
+    ) -> Result<Response<mcp::ReadResourceResponse>, Status> {
+        let uri = request.into_inner().uri;
+        self.ran(format!("read_resource {uri}"));
+        Ok(Response::new(mcp::ReadResourceResponse {
+            common: None,
+            resource: vec![mcp::ResourceContents {
+                uri,
+                text: "contents".into(),
+                ..Default::default()
+            }],
+        }))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _auth: Authorized<C, auth::policy::ListResourceTemplates>,
+        _request: Request<mcp::ListResourceTemplatesRequest>,
+    ) -> Result<Response<mcp::ListResourceTemplatesResponse>, Status> {
+        self.ran("list_resource_templates".into());
+        Ok(Response::new(mcp::ListResourceTemplatesResponse::default()))
+    }
+
+    async fn list_prompts(
+        &self,
+        _auth: Authorized<C, auth::policy::ListPrompts>,
+        _request: Request<mcp::ListPromptsRequest>,
+    ) -> Result<Response<mcp::ListPromptsResponse>, Status> {
+        self.ran("list_prompts".into());
+        Ok(Response::new(mcp::ListPromptsResponse::default()))
+    }
+
+    async fn get_prompt(
+        &self,
+        _auth: Authorized<C, auth::policy::GetPrompt>,
+        request: Request<mcp::GetPromptRequest>,
+    ) -> Result<Response<mcp::GetPromptResponse>, Status> {
+        self.ran(format!("get_prompt {}", request.into_inner().name));
+        Ok(Response::new(mcp::GetPromptResponse::default()))
+    }
+
+    async fn list_tools(
+        &self,
+        auth: Authorized<C, auth::policy::ListTools>,
+        _request: Request<mcp::ListToolsRequest>,
+    ) -> Result<Response<mcp::ListToolsResponse>, Status> {
+        self.ran("list_tools".into());
+        let tools = auth
+            .callable_tools(&auth::POLICY)
+            .into_iter()
+            .map(|tool| mcp::Tool {
+                name: tool.name.into(),
+                description: tool.description.into(),
+                input_schema: None,
+            })
+            .collect();
+        Ok(Response::new(mcp::ListToolsResponse {
+            common: None,
+            tools,
+            ttl: None,
+        }))
+    }
+
+    async fn call_tool(
+        &self,
+        _auth: Authorized<C, auth::policy::CallTool>,
+        request: Request<mcp::CallToolRequest>,
+    ) -> Result<Response<mcp::CallToolResponse>, Status> {
+        let name = request.into_inner().request.unwrap_or_default().name;
+        self.ran(format!("call_tool {name}"));
+        Ok(Response::new(mcp::CallToolResponse {
+            content: vec![mcp::TextContent { text: name }],
+            ..Default::default()
+        }))
+    }
+
+    async fn complete(
+        &self,
+        _auth: Authorized<C, auth::policy::Complete>,
+        _request: Request<mcp::CompletionRequest>,
+    ) -> Result<Response<mcp::CompletionResponse>, Status> {
+        self.ran("complete".into());
+        Ok(Response::new(mcp::CompletionResponse::default()))
+    }
+}
+
+struct Harness {
+    client: mcp::mcp_client::McpClient<Channel>,
+    ran: Arc<Mutex<Vec<String>>>,
+}
+
+impl Harness {
+    fn ran(&self) -> Vec<String> {
+        self.ran.lock().unwrap().clone()
+    }
+}
+
+async fn start() -> Harness {
+    let authenticator = JwtAuthenticator::<C>::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .key(JwtKey::hs256(SECRET))
+        .build()
+        .unwrap();
+    let authorizer = Authorizer::with_clock(authenticator, ManualClock::new(NOW));
+    let handlers = Mcp::default();
+    let ran = Arc::clone(&handlers.0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        Server::builder()
+            .add_service(auth::server(handlers, authorizer))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Harness {
+        client: mcp::mcp_client::McpClient::new(channel),
+        ran,
+    }
+}
+
+fn call(name: &str) -> mcp::CallToolRequest {
+    mcp::CallToolRequest {
+        common: None,
+        request: Some(mcp::call_tool_request::Request {
+            name: name.into(),
+            arguments: None,
+        }),
+    }
+}
+
+/// May list, and call the read tools.
+const READ_ONLY: &str = "mcp:list tools:call files:read";
+
+#[tokio::test]
+async fn a_read_only_token_lists_only_read_tools_and_cannot_call_a_write_tool() {
+    let mut h = start().await;
+    let reader = token(READ_ONLY, 600);
+
+    let listed: Vec<String> = h
+        .client
+        .list_tools(with_token(mcp::ListToolsRequest::default(), &reader))
+        .await
+        .unwrap()
+        .into_inner()
+        .tools
+        .into_iter()
+        .map(|tool| tool.name)
+        .collect();
+    assert_eq!(listed, ["read_file", "search"]);
+
+    let writer = token("mcp:list files:read files:write files:delete", 600);
+    let listed: Vec<String> = h
+        .client
+        .list_tools(with_token(mcp::ListToolsRequest::default(), &writer))
+        .await
+        .unwrap()
+        .into_inner()
+        .tools
+        .into_iter()
+        .map(|tool| tool.name)
+        .collect();
+    assert_eq!(listed, ["read_file", "search", "write_file", "delete_file"]);
+
+    let answer = h
+        .client
+        .call_tool(with_token(call("read_file"), &reader))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.content[0].text, "read_file");
+
+    for tool in ["write_file", "delete_file"] {
+        let status = h
+            .client
+            .call_tool(with_token(call(tool), &reader))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{tool}");
+    }
+    let status = h
+        .client
+        .call_tool(with_token(call("write_file"), &reader))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.metadata().get("www-authenticate").unwrap(),
+        r#"Bearer error="insufficient_scope", scope="files:write""#
+    );
+    // A tool the overlay does not declare is refused too.
+    let status = h
+        .client
+        .call_tool(with_token(call("format_disk"), &reader))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    assert_eq!(
+        h.ran(),
+        ["list_tools", "list_tools", "call_tool read_file"],
+        "a refused call reached its handler"
+    );
+}
+
+/// Every RPC of the service has the rule the overlay gives it, and the adapter enforces it.
+#[tokio::test]
+async fn every_rpc_is_covered_by_the_overlay() {
+    let rules: Vec<(&str, Access)> = auth::POLICY
+        .methods
+        .iter()
+        .map(|m| (m.method, m.access))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("ListResources", Access::Scopes(&["mcp:list"])),
+            ("ReadResource", Access::Scopes(&["resources:read"])),
+            ("ListResourceTemplates", Access::Scopes(&["mcp:list"])),
+            ("ListPrompts", Access::Scopes(&["mcp:list"])),
+            ("GetPrompt", Access::Scopes(&["prompts:get"])),
+            ("ListTools", Access::Scopes(&["mcp:list"])),
+            ("CallTool", Access::Scopes(&["tools:call"])),
+            ("Complete", Access::Authenticated),
+        ]
+    );
+    let call_tool = auth::POLICY.method("/fixtures.mcp.Mcp/CallTool").unwrap();
+    assert_eq!(
+        call_tool.rate_limit,
+        Some(mcp_auth::rate_limit::RateLimit::new(20, 40))
+    );
+    assert!(call_tool.tools.is_some_and(|t| !t.allow_undeclared));
+
+    let mut h = start().await;
+    // No credentials: refused everywhere, before any handler.
+    let status = h
+        .client
+        .list_resources(mcp::ListResourcesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = h
+        .client
+        .complete(mcp::CompletionRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    // Authenticated without scopes: only `Complete` (`authenticated = true`).
+    let nobody = token("", 600);
+    h.client
+        .complete(with_token(mcp::CompletionRequest::default(), &nobody))
+        .await
+        .unwrap();
+    let status = h
+        .client
+        .list_prompts(with_token(mcp::ListPromptsRequest::default(), &nobody))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let status = h
+        .client
+        .read_resource(with_token(
+            mcp::ReadResourceRequest {
+                common: None,
+                uri: "file:///docs/a".into(),
+            },
+            &token("mcp:list", 600),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    let lister = token("mcp:list", 600);
+    h.client
+        .list_resources(with_token(mcp::ListResourcesRequest::default(), &lister))
+        .await
+        .unwrap();
+    h.client
+        .list_resource_templates(with_token(
+            mcp::ListResourceTemplatesRequest::default(),
+            &lister,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.ran(),
+        ["complete", "list_resources", "list_resource_templates"]
+    );
+}
