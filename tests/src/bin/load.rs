@@ -1,0 +1,1285 @@
+//! End-to-end load benchmark: the same tonic service, unary and one bidirectional stream, served
+//! four ways in one process and measured side by side over interleaved rounds on 127.0.0.1:
+//!
+//! - (a) plain tonic, no authorization;
+//! - (b) plain tonic behind an empty `Interceptor`;
+//! - (c) plain tonic behind a hand-written interceptor that verifies the JWT with
+//!   `jsonwebtoken::decode` on every call and checks the scope (what users write today);
+//! - (d) the mcp-auth generated server: tokens seen before (answered by the verified-token
+//!   cache), and first-sight tokens (every call a token the server has never seen); without
+//!   rate limits, and with call and message limits this load never reaches (so every check
+//!   runs and passes).
+//!
+//! ```text
+//! cargo run --release -p mcp-auth-tests --bin load             # about 1.5 minutes
+//! cargo run --release -p mcp-auth-tests --bin load -- --help   # rounds, durations, sizes
+//! ```
+//!
+//! The server and the client each run on their own single-worker tokio runtime, and the CPU
+//! time of each side is read per thread from `/proc/self/task/*/schedstat`, so "server CPU per
+//! call" is the server's alone although the client shares the process (see BENCHMARKS.md).
+//! Every run is bounded by a call count and a duration, and the whole benchmark stops by itself.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
+use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
+use mcp_auth_tests::fixtures::streaming::streams_client::StreamsClient;
+use mcp_auth_tests::fixtures::streaming::streams_server::{Streams, StreamsServer};
+use mcp_auth_tests::fixtures::streaming::{Item, Summary};
+use prost::bytes::{Buf, BufMut};
+use tokio_stream::{Stream, StreamExt};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::transport::{Channel, Server};
+use tonic::{Request, Response, Status, Streaming};
+
+/// The streaming fixture's service with every per-message check on. (The fixture itself relaxes
+/// `Chat` with `unchecked_expiry`; this invocation over the same tonic server module does not.)
+mod strict {
+    pub(crate) use mcp_auth_tests::fixtures::streaming::{Item, Summary, streams_server};
+
+    mcp_auth::service! {
+        service fixtures.streaming.Streams {
+            rpc Unary(Item) returns (Item) { scopes: ["items:read"] }
+            rpc Watch(Item) returns (stream Item) { scopes: ["items:read"] }
+            rpc Upload(stream Item) returns (Summary) { scopes: ["items:write"] }
+            rpc Chat(stream Item) returns (stream Item) { scopes: ["items:write"] }
+        }
+    }
+}
+
+use strict::streams_auth::{self, policy};
+
+const ISSUER: &str = "https://issuer.load-bench";
+const AUDIENCE: &str = "load-bench";
+const SCOPES: &str = "items:read items:write";
+const HS256_SECRET: &[u8] = b"load benchmark HS256 secret, 32+ bytes";
+
+// Benchmark-only key pairs (generated with openssl for this file; they protect nothing).
+const ES256_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmYI8gBw2JKt7TflB
+T4NBYrxH9+cBOcWL6f2ZTHcp6mChRANCAAQtbbAq4DsQ9zQ1yfbkAgEjMDgY2GIg
+gVNIioGhj+zNCUntlmzaekW3teMDPXP9IqwpnhmB9Dil0/bl9f8W4dKI
+-----END PRIVATE KEY-----
+";
+const ES256_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAELW2wKuA7EPc0Ncn25AIBIzA4GNhi
+IIFTSIqBoY/szQlJ7ZZs2npFt7XjAz1z/SKsKZ4ZgfQ4pdP25fX/FuHSiA==
+-----END PUBLIC KEY-----
+";
+const RS256_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCam669YCTifJ19
+XH+T972P85GmnPnULMAtOi6ePOpthXu9t/xJIC6CebXB1iamjIJYQOgYesBrwQiO
+AA2cS+bcLWHEuejTMtLJD5Mc9zN3i1ln0/2JC4h8EwIq5cJ8nfDdpTQM8FihWhp4
+3/RhI/3zIHHhgNoNd/o3YTo3g09utvUmfwT1o8D+oEQ/88GnAbkyLTQkkp5Q1Hmy
+YwaTXzX5+z42h35g5Xp9+voSsCeiSxfG85EvLQnuHozmxi2mnn7A0n0j6X+zdHK8
+Ngo/WbiCko7kM8iVndrnAYz2QpXedq0sbjiSD4KcKHvxH3VUizPfvEoHnLT5AdgA
+ewZpH2Y7AgMBAAECggEAE37eIfMls4mTMmOfksECnkxQaXoR5rdd5FYZ2spDpVvX
+pqy0m2P7eWhvium+JfJB3W8R1URlTzEgKwfGr5bCnbD7SxtGSJt4CPJ10ok5bDGe
+LIGGzuktZLfg5hfi1mP0I37ZeWg1RONfwy46WqV3OFk3AwCEfn5KhwEznhxov8UQ
+J8euEgCF+BtT6HVUBJ1jeyDTp47go7pZPGr8u2SSAvScmKAkgmRMZxSwCE+qb6St
+RgkXw73mUrUhbobVSnobEJlUiIvfnifw47z1DU5v/ML5SiAlliYBJDdCEtNsF/tr
+l0OZ71FTWio3QehOiiFP4JJzHtW/MqJNpbLXMhn5gQKBgQDImNvoJxSyT3/pg9xZ
+jb3rr7qoInoA23q+6nJP4sGRYgGj4t0KbPm6yIVsex4/+z0gvwGkMz3Rg6I9e0xz
+OULOYTWIZByRkYmELd95dDWkAOXH9KcN/Xs2fmuhIkv7pZ9i9+OSM4C/Mp6zY27T
+Kv+dTDdqkKyv4YeJjGH+YoWi8wKBgQDFTzDu6GA4THP+bX5co4GB6GqngSZ8qkq0
+3xrOx2AEBQ8tXus5I/krKKmfhzkZfHToE+Qdp79TqFWFlFufnzBlco8qt1ypbEcm
+spY7OY+3+Eo0UKbCVF5jqILkVCouz0iufW0fN00CAMjvFgFo1wZyFotzIGu+c1+I
+cZq9B82xmQKBgHKzhTsP7bOv5bI+5eaHOAvmZdLyM9T9qwgzwr2PKaPZ6JovhLkL
+axi0xCYtmDR5kpCA541eh4Cfxktlj2drXJnp19Rvei56i6l7GYe3PVzT7pARgtxr
+DuMwEpcGp2/zWloa6JOWw42QglKNDrfMpHDrPdy/cR741KmADiCJcWSlAoGAGtS6
+AsL20rES1PZuyIozgkbouf6GDU3a+t2b96KFHAbUGYde1VZe+897wYXR7fVOsICD
+9MRq8CVj+9ZA32P2YNVDQrvMjf17b3e5ljQtpwbMkHCnPKXccBDqO8J2OgdWCuRj
+gmsyvaL9sAV+C5Ox/LG0JOOzwyJNS3Cnai01e4ECgYEAg+R56kJ9Jlw/ybf0QQ5g
+f3gsKtJVI+Ex8qGIlWMURfrazCjSBT1o7y4eYHTnkzbYoYgWBY0FfhJ3MEdle5V7
+4eWa8HXwyJ00pfBOUB+MAyqKJqgxQeAbxWTO13HFNWcf/HLqhdqJm2cx7RRfjmVy
+6D8ZYDqEreK/t48PelvoCdg=
+-----END PRIVATE KEY-----
+";
+const RS256_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmpuuvWAk4nydfVx/k/e9
+j/ORppz51CzALTounjzqbYV7vbf8SSAugnm1wdYmpoyCWEDoGHrAa8EIjgANnEvm
+3C1hxLno0zLSyQ+THPczd4tZZ9P9iQuIfBMCKuXCfJ3w3aU0DPBYoVoaeN/0YSP9
+8yBx4YDaDXf6N2E6N4NPbrb1Jn8E9aPA/qBEP/PBpwG5Mi00JJKeUNR5smMGk181
++fs+Nod+YOV6ffr6ErAnoksXxvORLy0J7h6M5sYtpp5+wNJ9I+l/s3RyvDYKP1m4
+gpKO5DPIlZ3a5wGM9kKV3natLG44kg+CnCh78R91VIsz37xKB5y0+QHYAHsGaR9m
+OwIDAQAB
+-----END PUBLIC KEY-----
+";
+const ED25519_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEILLA41q5Xo/nD4SB4VH6ZRmk3y/r964d71vcSO0Adi7E
+-----END PRIVATE KEY-----
+";
+const ED25519_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEAALmuEBnJjplYCh9fAXu43qMenNvlziIHbY0VjDTtfpg=
+-----END PUBLIC KEY-----
+";
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+#[derive(Debug, Clone)]
+struct Options {
+    rounds: usize,
+    run_time: Duration,
+    max_calls: usize,
+    first_sight_calls: usize,
+    max_messages: usize,
+    concurrency: usize,
+    only: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            rounds: 7,
+            run_time: Duration::from_millis(600),
+            max_calls: 100_000,
+            first_sight_calls: 2_000,
+            max_messages: 1_000_000,
+            concurrency: 16,
+            only: Vec::new(),
+        }
+    }
+}
+
+const HELP: &str = "\
+load: mcp-auth against plain tonic, end to end on 127.0.0.1 (see BENCHMARKS.md)
+
+options:
+  --rounds N             interleaved measured rounds, after one warm-up round (default 7)
+  --secs S               time limit of each run, unary or stream (default 0.6)
+  --calls N              call limit of each unary run (default 100000)
+  --first-sight-calls N  calls of each first-sight run, one new token each (default 2000)
+  --messages N           message limit of each stream run (default 1000000)
+  --concurrency N        unary calls in flight (default 16)
+  --quick                3 rounds of 0.25 s, 500 first-sight calls: a smoke run
+  --only TEXT            run only the variants whose name contains TEXT (repeatable; the
+                         plain tonic baselines always run), e.g. to profile one of them
+";
+
+fn parse_options() -> Result<Options, String> {
+    let mut options = Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        let number = |name: &str, v: String| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("{name}: `{v}` is not a positive number"))
+        };
+        match arg.as_str() {
+            "--rounds" => options.rounds = number("--rounds", value("--rounds")?)?,
+            "--secs" => {
+                let v = value("--secs")?;
+                let secs: f64 = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0 && *s <= 60.0)
+                    .ok_or_else(|| format!("--secs: `{v}` is not in (0, 60]"))?;
+                options.run_time = Duration::from_secs_f64(secs);
+            }
+            "--calls" => options.max_calls = number("--calls", value("--calls")?)?,
+            "--first-sight-calls" => {
+                options.first_sight_calls =
+                    number("--first-sight-calls", value("--first-sight-calls")?)?
+            }
+            "--messages" => options.max_messages = number("--messages", value("--messages")?)?,
+            "--concurrency" => {
+                options.concurrency = number("--concurrency", value("--concurrency")?)?
+            }
+            "--only" => options.only.push(value("--only")?),
+            "--quick" => {
+                options.rounds = 3;
+                options.run_time = Duration::from_millis(250);
+                options.first_sight_calls = 500;
+            }
+            "--help" | "-h" => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument `{other}`\n\n{HELP}")),
+        }
+    }
+    Ok(options)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and tokens
+
+/// One signing algorithm: the key pair, and its name as the token's `kid`.
+struct Alg {
+    name: &'static str,
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    key: JwtKey,
+}
+
+fn algorithms() -> Vec<Alg> {
+    let pem = |what: &str, result: jsonwebtoken::errors::Result<EncodingKey>| {
+        result.unwrap_or_else(|e| panic!("{what}: {e}"))
+    };
+    let dec = |what: &str, result: jsonwebtoken::errors::Result<DecodingKey>| {
+        result.unwrap_or_else(|e| panic!("{what}: {e}"))
+    };
+    vec![
+        Alg {
+            name: "HS256",
+            algorithm: Algorithm::HS256,
+            encoding: EncodingKey::from_secret(HS256_SECRET),
+            decoding: DecodingKey::from_secret(HS256_SECRET),
+            key: JwtKey::hs256(HS256_SECRET).with_kid("HS256"),
+        },
+        Alg {
+            name: "RS256",
+            algorithm: Algorithm::RS256,
+            encoding: pem("RS256", EncodingKey::from_rsa_pem(RS256_PRIVATE.as_bytes())),
+            decoding: dec("RS256", DecodingKey::from_rsa_pem(RS256_PUBLIC.as_bytes())),
+            key: JwtKey::rsa_pem(RS256_PUBLIC.as_bytes(), Algorithm::RS256)
+                .expect("RS256 key")
+                .with_kid("RS256"),
+        },
+        Alg {
+            name: "ES256",
+            algorithm: Algorithm::ES256,
+            encoding: pem("ES256", EncodingKey::from_ec_pem(ES256_PRIVATE.as_bytes())),
+            decoding: dec("ES256", DecodingKey::from_ec_pem(ES256_PUBLIC.as_bytes())),
+            key: JwtKey::es256_pem(ES256_PUBLIC.as_bytes())
+                .expect("ES256 key")
+                .with_kid("ES256"),
+        },
+        Alg {
+            name: "EdDSA",
+            algorithm: Algorithm::EdDSA,
+            encoding: pem(
+                "EdDSA",
+                EncodingKey::from_ed_pem(ED25519_PRIVATE.as_bytes()),
+            ),
+            decoding: dec("EdDSA", DecodingKey::from_ed_pem(ED25519_PUBLIC.as_bytes())),
+            key: JwtKey::ed_pem(ED25519_PUBLIC.as_bytes())
+                .expect("EdDSA key")
+                .with_kid("EdDSA"),
+        },
+    ]
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+}
+
+/// A typical access token for the benchmark's client; `jti` makes each one distinct.
+fn token(alg: &Alg, jti: Option<&str>) -> String {
+    let now = unix_now();
+    let mut claims = serde_json::json!({
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "load-bench-client",
+        "scope": SCOPES,
+        "iat": now,
+        "exp": now + 3600,
+    });
+    if let Some(jti) = jti {
+        claims["jti"] = jti.into();
+    }
+    let mut header = Header::new(alg.algorithm);
+    header.kid = Some(alg.name.to_owned());
+    jsonwebtoken::encode(&header, &claims, &alg.encoding).expect("signing")
+}
+
+fn bearer(token: &str) -> AsciiMetadataValue {
+    MetadataValue::try_from(format!("Bearer {token}")).expect("a token is ASCII")
+}
+
+/// `count` distinct tokens for every round, signed on all cores.
+fn first_sight_tokens(alg: &Alg, rounds: usize, count: usize) -> Vec<Vec<AsciiMetadataValue>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let total = rounds * count;
+    let chunk = total.div_ceil(threads);
+    let all: Vec<AsciiMetadataValue> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(total))
+                        .map(|i| bearer(&token(alg, Some(&format!("first-sight-{i}")))))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a signing thread"))
+            .collect()
+    });
+    all.chunks(count).map(<[_]>::to_vec).collect()
+}
+
+/// The validation `JwtAuthenticator` uses (issuer, audience; time claims checked after).
+fn mcp_auth_validation(algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.set_required_spec_claims(&["iss", "aud"]);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    validation
+}
+
+#[repr(C)]
+struct Timespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+/// `CLOCK_THREAD_CPUTIME_ID` in Linux's `<time.h>`.
+const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+
+unsafe extern "C" {
+    fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
+}
+
+/// The CPU time the calling thread has used: unlike wall time, not inflated when other
+/// processes share the cores.
+fn thread_cpu_time() -> Duration {
+    let mut time = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `time` is a valid, writable timespec (two `long`s on 64-bit Linux), and the clock
+    // id is a constant the kernel knows.
+    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
+}
+
+/// The CPU cost of one `jsonwebtoken::decode` of `alg`'s tokens, in microseconds: the median of
+/// 9 batches over 16 distinct tokens shaped like the first-sight ones (signature checks of
+/// ECDSA and EdDSA vary from one signature to the next), with the validation mcp-auth uses.
+fn raw_decode_micros(alg: &Alg) -> f64 {
+    let tokens: Vec<String> = (0..16)
+        .map(|i| token(alg, Some(&format!("decode-{i}"))))
+        .collect();
+    let validation = mcp_auth_validation(alg.algorithm);
+    let mut next = tokens.iter().cycle();
+    let mut decode = || {
+        let token = next.next().expect("a cycle never ends");
+        jsonwebtoken::decode::<StandardClaims>(token, &alg.decoding, &validation)
+            .expect("the token verifies")
+    };
+    let start = thread_cpu_time();
+    let mut calibration = 0u32;
+    while thread_cpu_time() - start < Duration::from_millis(20) {
+        std::hint::black_box(decode());
+        calibration += 1;
+    }
+    let batch = calibration.max(16);
+    let mut samples: Vec<f64> = (0..9)
+        .map(|_| {
+            let start = thread_cpu_time();
+            for _ in 0..batch {
+                std::hint::black_box(decode());
+            }
+            (thread_cpu_time() - start).as_secs_f64() * 1e6 / f64::from(batch)
+        })
+        .collect();
+    median(&mut samples)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service, four ways
+
+type ItemStream = Pin<Box<dyn Stream<Item = Result<Item, Status>> + Send>>;
+
+/// The handlers of plain tonic: echo the item, echo the stream.
+#[derive(Debug, Clone, Copy)]
+struct Plain;
+
+#[tonic::async_trait]
+impl Streams for Plain {
+    async fn unary(&self, request: Request<Item>) -> Result<Response<Item>, Status> {
+        Ok(Response::new(request.into_inner()))
+    }
+
+    type WatchStream = ItemStream;
+
+    async fn watch(&self, _: Request<Item>) -> Result<Response<ItemStream>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
+
+    async fn upload(&self, _: Request<Streaming<Item>>) -> Result<Response<Summary>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
+
+    type ChatStream = ItemStream;
+
+    async fn chat(
+        &self,
+        request: Request<Streaming<Item>>,
+    ) -> Result<Response<ItemStream>, Status> {
+        Ok(Response::new(Box::pin(request.into_inner())))
+    }
+}
+
+/// The same handlers behind mcp-auth: they take the proof, and the stream is guarded.
+#[derive(Debug, Clone, Copy)]
+struct Guarded;
+
+impl streams_auth::Streams for Guarded {
+    async fn unary(
+        &self,
+        _auth: Authorized<StandardClaims, policy::Unary>,
+        request: Request<Item>,
+    ) -> Result<Response<Item>, Status> {
+        Ok(Response::new(request.into_inner()))
+    }
+
+    type WatchStream = ItemStream;
+
+    async fn watch(
+        &self,
+        _auth: Authorized<StandardClaims, policy::Watch>,
+        _: Request<Item>,
+    ) -> Result<Response<ItemStream>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
+
+    async fn upload(
+        &self,
+        _auth: Authorized<StandardClaims, policy::Upload>,
+        _: Request<GuardedStream<Item>>,
+    ) -> Result<Response<Summary>, Status> {
+        Err(Status::unimplemented("not benchmarked"))
+    }
+
+    type ChatStream = ItemStream;
+
+    async fn chat(
+        &self,
+        _auth: Authorized<StandardClaims, policy::Chat>,
+        request: Request<GuardedStream<Item>>,
+    ) -> Result<Response<ItemStream>, Status> {
+        Ok(Response::new(Box::pin(request.into_inner())))
+    }
+}
+
+/// An interceptor that does nothing: what tonic's interceptor machinery costs by itself.
+fn empty_interceptor(request: Request<()>) -> Result<Request<()>, Status> {
+    Ok(request)
+}
+
+/// The claims a hand-written interceptor typically decodes.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[allow(dead_code)] // read by handlers that would look at the caller
+struct InterceptorClaims {
+    sub: String,
+    scope: String,
+    exp: u64,
+}
+
+/// What users write today: verify the token on every call, check the scope, pass the claims on.
+fn verify_interceptor(
+    alg: &Alg,
+) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
+    let key = Arc::new(alg.decoding.clone());
+    let mut validation = Validation::new(alg.algorithm);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    let validation = Arc::new(validation);
+    move |mut request: Request<()>| {
+        let token = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("missing bearer token"))?;
+        let claims = jsonwebtoken::decode::<InterceptorClaims>(token, &key, &validation)
+            .map_err(|_| Status::unauthenticated("invalid token"))?
+            .claims;
+        if !claims.scope.split(' ').any(|s| s == "items:read") {
+            return Err(Status::permission_denied("insufficient scope"));
+        }
+        request.extensions_mut().insert(claims);
+        Ok(request)
+    }
+}
+
+/// Whether the mcp-auth server counts calls and messages against a rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limits {
+    /// No rate limit (`no_default_rate_limits`).
+    Off,
+    /// Default limits so high this load never reaches them: every check runs and passes.
+    Unreached,
+}
+
+/// A rate no run of this benchmark reaches.
+const UNREACHED: mcp_auth::rate_limit::RateLimit =
+    mcp_auth::rate_limit::RateLimit::new(100_000_000, 100_000_000);
+
+fn mcp_auth_server(
+    algs: &[Alg],
+    limits: Limits,
+) -> strict::streams_server::StreamsServer<streams_auth::AuthorizedStreams<Guarded>> {
+    let mut builder = JwtAuthenticator::<StandardClaims>::builder()
+        .issuer(ISSUER)
+        .audience(AUDIENCE);
+    for alg in algs {
+        builder = builder.key(alg.key.clone());
+    }
+    let authenticator = builder.build().expect("the authenticator");
+    // The default limits (100 calls/s, 1,000 messages/s per caller) would refuse this load.
+    let builder = Authorizer::builder()
+        .token(authenticator)
+        .no_default_rate_limits();
+    let builder = match limits {
+        Limits::Off => builder,
+        Limits::Unreached => builder
+            .default_rate_limit(UNREACHED)
+            .default_message_rate_limit(UNREACHED),
+    };
+    let authorizer = builder.build().expect("the authorizer");
+    streams_auth::server(Guarded, authorizer)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variants and runs
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Unary,
+    Stream,
+}
+
+type Router = tonic::service::Routes;
+
+/// A variant before its server starts: name, shape, routes, tokens, the algorithm whose
+/// first-sight baseline it is compared with, whether it is mcp-auth.
+type Spec = (String, Shape, Router, Tokens, Option<&'static str>, bool);
+
+/// Which tokens a run's requests carry.
+#[derive(Debug, Clone)]
+enum Tokens {
+    /// The same token on every call.
+    Same(AsciiMetadataValue),
+    /// A new token on every call: one list per round.
+    FirstSight(Arc<Vec<Vec<AsciiMetadataValue>>>),
+}
+
+struct Variant {
+    name: String,
+    shape: Shape,
+    /// The name of the baseline its CPU is compared with, for first-sight runs.
+    first_sight_of: Option<&'static str>,
+    is_mcp_auth: bool,
+    channel: Channel,
+    tokens: Tokens,
+}
+
+/// One run of one variant.
+#[derive(Debug, Clone, Copy)]
+struct RunResult {
+    per_second: f64,
+    p50_micros: f64,
+    p99_micros: f64,
+    server_cpu_micros: f64,
+    client_cpu_micros: f64,
+}
+
+/// Cumulative CPU time of the process's threads by role, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTimes {
+    server: u64,
+    client: u64,
+}
+
+const SERVER_THREAD: &str = "load-server";
+const CLIENT_THREAD: &str = "load-client";
+
+/// Reads every thread's CPU time: `schedstat` (nanoseconds) where the kernel has it, else the
+/// clock ticks of `stat`.
+fn cpu_times() -> CpuTimes {
+    let mut times = CpuTimes::default();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return times;
+    };
+    let ticks_ns = 1e9 / 100.0; // USER_HZ is 100 on Linux
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        let ns = match std::fs::read_to_string(dir.join("schedstat")) {
+            Ok(s) => s
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0),
+            Err(_) => std::fs::read_to_string(dir.join("stat"))
+                .ok()
+                .and_then(|s| {
+                    let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+                    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()?
+                        + fields.get(12)?.parse::<u64>().ok()?;
+                    Some((ticks as f64 * ticks_ns) as u64)
+                })
+                .unwrap_or(0),
+        };
+        if comm.starts_with(SERVER_THREAD) {
+            times.server += ns;
+        } else if comm.starts_with(CLIENT_THREAD) {
+            times.client += ns;
+        }
+    }
+    times
+}
+
+fn percentile_micros(sorted_nanos: &[u32], p: f64) -> f64 {
+    if sorted_nanos.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted_nanos.len() - 1) as f64 * p).round() as usize;
+    f64::from(sorted_nanos[index]) / 1e3
+}
+
+fn nanos_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_nanos()).unwrap_or(u32::MAX)
+}
+
+/// `calls` unary echo calls (or as many as fit in `run_time`), `concurrency` at a time.
+async fn unary_run(
+    client: StreamsClient<Channel>,
+    tokens: Vec<AsciiMetadataValue>,
+    calls: usize,
+    options: &Options,
+) -> Result<(usize, Duration, Vec<u32>), Status> {
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + options.run_time;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..options.concurrency {
+        let mut client = client.clone();
+        let tokens = Arc::clone(&tokens);
+        let next = Arc::clone(&next);
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= calls || Instant::now() >= deadline {
+                    return Ok::<_, Status>(latencies);
+                }
+                let mut request = Request::new(Item {
+                    name: "echo".to_owned(),
+                    size: Some(i as i64),
+                });
+                request
+                    .metadata_mut()
+                    .insert("authorization", tokens[i % tokens.len()].clone());
+                let sent = Instant::now();
+                client.unary(request).await?;
+                latencies.push(nanos_u32(sent.elapsed()));
+            }
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        latencies.extend(result.expect("a client task")?);
+    }
+    Ok((latencies.len(), start.elapsed(), latencies))
+}
+
+/// The benchmark client's side of `Chat`, kept as cheap as possible so that the server, not
+/// the client, is what limits a stream: it writes each `Item` as pre-laid-out protobuf bytes
+/// (`name: "message"`, `size`: the send time in nanoseconds since the run started) and reads
+/// only `size` back from the echo.
+#[derive(Debug, Clone, Copy)]
+struct RawItemCodec {
+    start: Instant,
+}
+
+impl Codec for RawItemCodec {
+    type Encode = ();
+    type Decode = u64;
+    type Encoder = RawItemCodec;
+    type Decoder = RawItemCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        *self
+    }
+}
+
+impl Encoder for RawItemCodec {
+    type Item = ();
+    type Error = Status;
+
+    fn encode(&mut self, (): (), dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(b"\x0a\x07message\x10");
+        prost::encoding::encode_varint(nanos_u64(self.start.elapsed()), dst);
+        Ok(())
+    }
+}
+
+impl Decoder for RawItemCodec {
+    type Item = u64;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<u64>, Status> {
+        let malformed = |_| Status::internal("malformed echo");
+        let mut sent = 0;
+        while src.has_remaining() {
+            let (tag, wire_type) = prost::encoding::decode_key(src).map_err(malformed)?;
+            if tag == 2 && wire_type == prost::encoding::WireType::Varint {
+                sent = prost::encoding::decode_varint(src).map_err(malformed)?;
+            } else {
+                prost::encoding::skip_field(
+                    wire_type,
+                    tag,
+                    src,
+                    prost::encoding::DecodeContext::default(),
+                )
+                .map_err(malformed)?;
+            }
+        }
+        Ok(Some(sent))
+    }
+}
+
+/// One bidirectional stream: the client sends as fast as HTTP/2 flow control lets it, up to
+/// `max_messages` or `run_time`, and counts the echoes. Latency is from encoding a message to
+/// reading its echo, so it includes the queue that flow control allows (tens of kilobytes).
+async fn stream_run(
+    channel: Channel,
+    token: AsciiMetadataValue,
+    options: &Options,
+) -> Result<(usize, Duration, Vec<u32>), Status> {
+    let start = Instant::now();
+    let deadline = start + options.run_time;
+    let outbound = tokio_stream::iter(0..options.max_messages)
+        .take_while(move |&i| i % 256 != 0 || Instant::now() < deadline)
+        .map(|_| ());
+    let mut request = Request::new(outbound);
+    request.metadata_mut().insert("authorization", token);
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let path = PathAndQuery::from_static("/fixtures.streaming.Streams/Chat");
+    let mut responses = grpc
+        .streaming(request, path, RawItemCodec { start })
+        .await?
+        .into_inner();
+    let mut latencies = Vec::with_capacity(1 << 20);
+    let mut last = start;
+    while let Some(sent) = responses.message().await? {
+        let now = start.elapsed();
+        latencies.push(u32::try_from(nanos_u64(now).saturating_sub(sent)).unwrap_or(u32::MAX));
+        last = start + now;
+    }
+    Ok((latencies.len(), last - start, latencies))
+}
+
+fn nanos_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+async fn run_variant(
+    channel: Channel,
+    shape: Shape,
+    tokens: Tokens,
+    round: usize,
+    options: Options,
+) -> Result<(usize, Duration, Vec<u32>), Status> {
+    match (shape, tokens) {
+        (Shape::Unary, Tokens::Same(token)) => {
+            let client = StreamsClient::new(channel);
+            unary_run(client, vec![token], options.max_calls, &options).await
+        }
+        (Shape::Unary, Tokens::FirstSight(rounds)) => {
+            let tokens = rounds[round].clone();
+            let calls = tokens.len();
+            unary_run(StreamsClient::new(channel), tokens, calls, &options).await
+        }
+        (Shape::Stream, Tokens::Same(token)) => stream_run(channel, token, &options).await,
+        (Shape::Stream, Tokens::FirstSight(_)) => unreachable!("streams reuse their token"),
+    }
+}
+
+fn measure(
+    client_runtime: &tokio::runtime::Runtime,
+    variant: &Variant,
+    round: usize,
+    options: &Options,
+) -> Result<RunResult, String> {
+    let before = cpu_times();
+    let task = client_runtime.spawn(run_variant(
+        variant.channel.clone(),
+        variant.shape,
+        variant.tokens.clone(),
+        round,
+        options.clone(),
+    ));
+    let (calls, elapsed, mut latencies) = client_runtime
+        .block_on(task)
+        .expect("the run task")
+        .map_err(|status| format!("{}: {status}", variant.name))?;
+    let after = cpu_times();
+    if calls == 0 {
+        return Err(format!("{}: no call completed", variant.name));
+    }
+    latencies.sort_unstable();
+    let per_call = |ns: u64| ns as f64 / 1e3 / calls as f64;
+    Ok(RunResult {
+        per_second: calls as f64 / elapsed.as_secs_f64(),
+        p50_micros: percentile_micros(&latencies, 0.50),
+        p99_micros: percentile_micros(&latencies, 0.99),
+        server_cpu_micros: per_call(after.server.saturating_sub(before.server)),
+        client_cpu_micros: per_call(after.client.saturating_sub(before.client)),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and the report
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn min_max(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn main() {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let started = Instant::now();
+    let algs = algorithms();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "load: {} measured rounds (+1 warm-up), runs of {:.2} s / {} calls / {} stream messages, \
+         {} unary calls in flight, {} first-sight calls per run; {} cores, load average {}",
+        options.rounds,
+        options.run_time.as_secs_f64(),
+        options.max_calls,
+        options.max_messages,
+        options.concurrency,
+        options.first_sight_calls,
+        cores,
+        load_average(),
+    );
+
+    println!("jsonwebtoken::decode alone, CPU time per token (16 distinct tokens, this thread):");
+    let decode_micros: BTreeMap<&str, f64> = algs
+        .iter()
+        .map(|alg| {
+            let micros = raw_decode_micros(alg);
+            println!("  {:<6} {micros:7.2} µs", alg.name);
+            (alg.name, micros)
+        })
+        .collect();
+
+    let rounds_total = options.rounds + 1;
+    let signing = Instant::now();
+    let first_sight: Vec<(&'static str, Arc<Vec<Vec<AsciiMetadataValue>>>)> = algs
+        .iter()
+        .map(|alg| {
+            let tokens = first_sight_tokens(alg, rounds_total, options.first_sight_calls);
+            (alg.name, Arc::new(tokens))
+        })
+        .collect();
+    println!(
+        "signed {} first-sight tokens per algorithm in {:.1} s",
+        rounds_total * options.first_sight_calls,
+        signing.elapsed().as_secs_f64()
+    );
+
+    let server_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(SERVER_THREAD)
+        .enable_all()
+        .build()
+        .expect("the server runtime");
+    let client_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(CLIENT_THREAD)
+        .enable_all()
+        .build()
+        .expect("the client runtime");
+
+    let alg = |name: &str| algs.iter().find(|a| a.name == name).expect("a known alg");
+    let same = |name: &str| Tokens::Same(bearer(&token(alg(name), None)));
+
+    let mut specs: Vec<Spec> = Vec::new();
+    let plain = || Router::new(StreamsServer::new(Plain));
+    let empty = || Router::new(StreamsServer::with_interceptor(Plain, empty_interceptor));
+    specs.push((
+        "plain tonic".into(),
+        Shape::Unary,
+        plain(),
+        same("ES256"),
+        None,
+        false,
+    ));
+    specs.push((
+        "empty interceptor".into(),
+        Shape::Unary,
+        empty(),
+        same("ES256"),
+        None,
+        false,
+    ));
+    for name in ["HS256", "RS256", "ES256", "EdDSA"] {
+        specs.push((
+            format!("verify interceptor {name}"),
+            Shape::Unary,
+            Router::new(StreamsServer::with_interceptor(
+                Plain,
+                verify_interceptor(alg(name)),
+            )),
+            same(name),
+            None,
+            false,
+        ));
+    }
+    for name in ["ES256", "RS256"] {
+        specs.push((
+            format!("mcp-auth, seen before {name}"),
+            Shape::Unary,
+            Router::new(mcp_auth_server(&algs, Limits::Off)),
+            same(name),
+            None,
+            true,
+        ));
+    }
+    specs.push((
+        "mcp-auth, seen before, rate limit".into(),
+        Shape::Unary,
+        Router::new(mcp_auth_server(&algs, Limits::Unreached)),
+        same("ES256"),
+        None,
+        true,
+    ));
+    for (name, tokens) in &first_sight {
+        specs.push((
+            format!("plain, first sight {name}"),
+            Shape::Unary,
+            plain(),
+            Tokens::FirstSight(Arc::clone(tokens)),
+            None,
+            false,
+        ));
+        specs.push((
+            format!("mcp-auth, first sight {name}"),
+            Shape::Unary,
+            Router::new(mcp_auth_server(&algs, Limits::Off)),
+            Tokens::FirstSight(Arc::clone(tokens)),
+            Some(name),
+            true,
+        ));
+    }
+    specs.push((
+        "plain tonic".into(),
+        Shape::Stream,
+        plain(),
+        same("ES256"),
+        None,
+        false,
+    ));
+    specs.push((
+        "empty interceptor".into(),
+        Shape::Stream,
+        empty(),
+        same("ES256"),
+        None,
+        false,
+    ));
+    specs.push((
+        "mcp-auth, expiry check".into(),
+        Shape::Stream,
+        Router::new(mcp_auth_server(&algs, Limits::Off)),
+        same("ES256"),
+        None,
+        true,
+    ));
+    specs.push((
+        "mcp-auth, every check".into(),
+        Shape::Stream,
+        Router::new(mcp_auth_server(&algs, Limits::Unreached)),
+        same("ES256"),
+        None,
+        true,
+    ));
+
+    specs.retain(|(name, ..)| {
+        options.only.is_empty()
+            || name == "plain tonic"
+            || options.only.iter().any(|only| name.contains(only.as_str()))
+    });
+    let mut variants = Vec::new();
+    for (name, shape, router, tokens, first_sight_of, is_mcp_auth) in specs {
+        let listener = server_runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        server_runtime.spawn(
+            Server::builder()
+                .add_routes(router)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let channel = client_runtime
+            .block_on(client_runtime.spawn(async move {
+                Channel::from_shared(format!("http://{addr}"))
+                    .expect("a URI")
+                    .connect()
+                    .await
+                    .expect("the benchmark server accepts")
+            }))
+            .expect("the connect task");
+        variants.push(Variant {
+            name,
+            shape,
+            first_sight_of,
+            is_mcp_auth,
+            channel,
+            tokens,
+        });
+    }
+
+    // results[variant][round]
+    let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); variants.len()];
+    for round in 0..rounds_total {
+        let round_started = Instant::now();
+        // Rotate the order every round so no variant always runs first or last.
+        let n = variants.len();
+        for k in 0..n {
+            let index = (k + round) % n;
+            match measure(&client_runtime, &variants[index], round, &options) {
+                Ok(result) if round > 0 => results[index].push(result),
+                Ok(_) => {}
+                Err(message) => {
+                    eprintln!("load: run failed: {message}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        let label = if round == 0 {
+            "warm-up round".to_owned()
+        } else {
+            format!("round {round}/{}", options.rounds)
+        };
+        eprintln!(
+            "load: {label} done in {:.1} s",
+            round_started.elapsed().as_secs_f64()
+        );
+    }
+    client_runtime.shutdown_timeout(Duration::from_secs(1));
+    server_runtime.shutdown_timeout(Duration::from_secs(1));
+
+    print!(
+        "{}",
+        report(&variants, &results, &decode_micros, options.rounds)
+    );
+    println!(
+        "total {:.0} s; load average at the end {}",
+        started.elapsed().as_secs_f64(),
+        load_average()
+    );
+}
+
+/// Per-round ratios of a variant to plain tonic of the same shape.
+#[derive(Debug, Clone, Copy)]
+enum Ratio {
+    /// Calls (messages) per second over plain tonic's: what a client sees.
+    Throughput,
+    /// Plain tonic's server CPU per call over the variant's: the throughput ratio of a server
+    /// that is the bottleneck, and much less disturbed by other load on the machine.
+    ServerCpu,
+}
+
+fn report(
+    variants: &[Variant],
+    results: &[Vec<RunResult>],
+    decode_micros: &BTreeMap<&str, f64>,
+    rounds: usize,
+) -> String {
+    let mut out = String::new();
+    let position = |shape: Shape, name: &str| {
+        variants
+            .iter()
+            .position(|v| v.shape == shape && v.name == name)
+    };
+    let ratios = |index: usize, kind: Ratio| -> Vec<f64> {
+        let base = position(variants[index].shape, "plain tonic").expect("a plain baseline");
+        results[index]
+            .iter()
+            .zip(&results[base])
+            .map(|(r, b)| match kind {
+                Ratio::Throughput => r.per_second / b.per_second,
+                Ratio::ServerCpu => b.server_cpu_micros / r.server_cpu_micros,
+            })
+            .collect()
+    };
+    let ratio_text = |index: usize, kind: Ratio| {
+        let values = ratios(index, kind);
+        let (lo, hi) = min_max(&values);
+        format!("{:.3}x ({lo:.2}-{hi:.2})", median(&mut values.clone()))
+    };
+    let med = |index: usize, f: fn(&RunResult) -> f64| {
+        median(&mut results[index].iter().map(f).collect::<Vec<_>>())
+    };
+    let _ = writeln!(
+        out,
+        "\nmedians of {rounds} interleaved rounds; ratios to plain tonic in the same round, \
+         median (min-max): of calls/s, and of server CPU per call (plain's over the variant's)"
+    );
+    for shape in [Shape::Unary, Shape::Stream] {
+        let (title, unit) = match shape {
+            Shape::Unary => ("unary echo", "calls/s"),
+            Shape::Stream => ("one bidirectional stream (echo)", "msgs/s"),
+        };
+        let _ = writeln!(out, "\n{title}");
+        let _ = writeln!(
+            out,
+            "  {:<33} {unit:>9} {:>8} {:>8} {:>8} {:>8}  {:<22} server CPU ratio",
+            "variant", "p50 µs", "p99 µs", "srv µs", "cli µs", "calls/s ratio",
+        );
+        for (index, variant) in variants.iter().enumerate() {
+            if variant.shape != shape {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "  {:<33} {:>9.0} {:>8.1} {:>8.1} {:>8.2} {:>8.2}  {:<22} {}",
+                variant.name,
+                med(index, |r| r.per_second),
+                med(index, |r| r.p50_micros),
+                med(index, |r| r.p99_micros),
+                med(index, |r| r.server_cpu_micros),
+                med(index, |r| r.client_cpu_micros),
+                ratio_text(index, Ratio::Throughput),
+                ratio_text(index, Ratio::ServerCpu),
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\ntargets (issue 7), on both ratios");
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let both = |index: usize, floor: Option<usize>| {
+        [Ratio::Throughput, Ratio::ServerCpu]
+            .map(|kind| {
+                let ratio = median(&mut ratios(index, kind));
+                let floor = floor.map(|f| median(&mut ratios(f, kind)));
+                let ok = ratio >= 0.97 && floor.is_none_or(|f| ratio >= f);
+                let floor = floor.map_or(String::new(), |f| format!(", empty interceptor {f:.3}x"));
+                format!("{ratio:.3}x{floor}: {}", verdict(ok))
+            })
+            .join(" | ")
+    };
+    let empty = position(Shape::Unary, "empty interceptor");
+    for (index, variant) in variants.iter().enumerate() {
+        if variant.shape == Shape::Unary && variant.is_mcp_auth && variant.first_sight_of.is_none()
+        {
+            let _ = writeln!(
+                out,
+                "  unary {:<34} >= 0.97x and >= empty interceptor; calls/s {}",
+                variant.name.trim_start_matches("mcp-auth, "),
+                both(index, empty).replacen(" | ", "; server CPU ", 1),
+            );
+        }
+    }
+    for (index, variant) in variants.iter().enumerate() {
+        let Some(alg) = variant.first_sight_of else {
+            continue;
+        };
+        let Some(plain) = position(Shape::Unary, &format!("plain, first sight {alg}")) else {
+            continue;
+        };
+        let mut added: Vec<f64> = results[index]
+            .iter()
+            .zip(&results[plain])
+            .map(|(r, p)| r.server_cpu_micros - p.server_cpu_micros)
+            .collect();
+        let (lo, hi) = min_max(&added);
+        let added = median(&mut added);
+        let decode = decode_micros.get(alg).copied().unwrap_or(f64::NAN);
+        // The same decode inside the server (a hand-written verify interceptor over an empty
+        // one, same token every call): what `decode` costs among the server's other work.
+        let in_server = match (
+            position(Shape::Unary, &format!("verify interceptor {alg}")),
+            empty,
+        ) {
+            (Some(verify), Some(empty)) => {
+                let mut d: Vec<f64> = results[verify]
+                    .iter()
+                    .zip(&results[empty])
+                    .map(|(v, e)| v.server_cpu_micros - e.server_cpu_micros)
+                    .collect();
+                median(&mut d)
+            }
+            _ => f64::NAN,
+        };
+        let _ = writeln!(
+            out,
+            "  unary first sight {alg:<6} adds {added:6.2} µs server CPU per call ({lo:.2}-{hi:.2}); \
+             decode + 5 µs: alone {:.2} ({}), inside the server {:.2} ({})",
+            decode + 5.0,
+            verdict(added <= decode + 5.0),
+            in_server + 5.0,
+            if in_server.is_nan() {
+                "n/a"
+            } else {
+                verdict(added <= in_server + 5.0)
+            },
+        );
+    }
+    for name in ["mcp-auth, expiry check", "mcp-auth, every check"] {
+        if let Some(index) = position(Shape::Stream, name) {
+            let _ = writeln!(
+                out,
+                "  stream, {:<32} >= 0.97x the unguarded stream; msgs/s {}",
+                name.trim_start_matches("mcp-auth, "),
+                both(index, None).replacen(" | ", "; server CPU ", 1),
+            );
+        }
+    }
+    out
+}
