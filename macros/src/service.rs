@@ -899,7 +899,7 @@ fn render(service: &ServiceDef) -> TokenStream {
                     let read = field_reader(&reader, &request, path);
                     quote! {
                         #read
-                        self.authorizer.check_tool(&auth, #reader(request.get_ref()))?;
+                        self.authorizer.check_tool(&auth, request.metadata(), #reader(request.get_ref()))?;
                     }
                 });
                 quote! {

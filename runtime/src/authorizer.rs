@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Status, Streaming};
 
 use crate::audit::{AuditEvent, AuditSink, Auditor, Decision};
@@ -22,6 +23,7 @@ use crate::stream::{
     ExpiringStream, Expiry, GuardParts, GuardedStream, MessageLimit, Reauthenticate, Renewed,
     StreamHooks,
 };
+use crate::tools::{Routed, TOOL_HEADER};
 
 /// Authenticates callers and checks them against a method's policy; the only source of
 /// [`Authorized`] proofs. Cheap to clone.
@@ -368,7 +370,13 @@ impl<C: Claims> Authorizer<C> {
     ) -> Request<GuardedStream<T>> {
         let subject: Arc<str> = auth.subject().into();
         let reauthenticate = hooks.reauth_token.and_then(|_| self.reauthenticator(auth));
+        // `mcp_tool` on a stream: every message must call that tool.
+        let routed_tool = match hooks.tool_name {
+            Some(_) => Routed::read(request.metadata(), TOOL_HEADER),
+            None => Routed::Absent,
+        };
         let parts = GuardParts {
+            routed_tool,
             policy: &P::POLICY,
             expiry: self.expiry(auth),
             clock: Arc::clone(&self.inner.clock),
@@ -400,28 +408,38 @@ impl<C: Claims> Authorizer<C> {
             granted: None,
             hooks: StreamHooks::NONE,
             reauthenticate: None,
+            routed_tool: Routed::Absent,
         };
         request.map(|stream| GuardedStream::new(stream, parts))
     }
 
     /// Checks the tool a unary call names against the RPC's tool rules (its declared tools and
     /// their scopes); `Ok` for RPCs that carry no tool calls.
+    ///
+    /// First, when the client sent `mcp_tool` metadata (which MCP clients send so proxies can
+    /// route and authorize on it), it must name exactly the tool the body names: otherwise
+    /// whatever a proxy decided on was not this call, and the call is refused with
+    /// `INVALID_ARGUMENT` before any handler runs.
     pub fn check_tool<P: Policy>(
         &self,
         auth: &Authorized<C, P>,
+        metadata: &MetadataMap,
         tool: Option<&str>,
     ) -> Result<(), Status> {
         let Some(rules) = P::POLICY.tools else {
             return Ok(());
         };
-        rules.check(tool, auth).map_err(|error| {
-            self.deny(
-                &P::POLICY,
-                auth.claims().map(Claims::subject),
-                auth.certificate(),
-                &error,
-            )
-        })
+        Routed::read(metadata, TOOL_HEADER)
+            .check(TOOL_HEADER, tool)
+            .and_then(|()| rules.check(tool, auth))
+            .map_err(|error| {
+                self.deny(
+                    &P::POLICY,
+                    auth.claims().map(Claims::subject),
+                    auth.certificate(),
+                    &error,
+                )
+            })
     }
 
     /// Verifies fresh tokens presented on a stream: same subject, and the stream's certificate

@@ -42,6 +42,16 @@ pub enum AuthError {
     /// The call names a tool that no rule declares (or no tool at all).
     #[error("tool not allowed: {0}")]
     ToolNotAllowed(String),
+    /// A routing header MCP clients send for proxies (`mcp_tool`, `mcp_resource`, `mcp_prompt`)
+    /// is present but does not name what the request body names (or is given twice, or is not
+    /// text): whatever a proxy routed and authorized on, it was not this call.
+    #[error("the `{header}` metadata does not match the request: {detail}")]
+    RoutingMismatch {
+        /// The metadata key.
+        header: &'static str,
+        /// What differs.
+        detail: String,
+    },
     /// The caller lacks scopes the RPC requires.
     #[error("missing scopes; the method requires `{}`", .required.join(" "))]
     InsufficientScope {
@@ -72,6 +82,13 @@ impl AuthError {
             }
             Self::ToolNotAllowed(_) => {
                 return Status::permission_denied("tool not allowed");
+            }
+            // INVALID_ARGUMENT, not PERMISSION_DENIED: the request contradicts itself whoever
+            // sends it, and no other credential would make it acceptable.
+            Self::RoutingMismatch { header, .. } => {
+                return Status::invalid_argument(format!(
+                    "the `{header}` metadata does not match the request"
+                ));
             }
             Self::MissingCredentials | Self::CredentialNotAccepted(_) => (
                 Status::unauthenticated("missing credentials"),
@@ -117,6 +134,7 @@ impl AuthError {
             Self::RateLimited { .. } => "rate_limited",
             Self::RateLimiterUnavailable(_) => "rate_limiter_unavailable",
             Self::ToolNotAllowed(_) => "tool_not_allowed",
+            Self::RoutingMismatch { .. } => "routing_mismatch",
             Self::InsufficientScope { .. } => "insufficient_scope",
         }
     }

@@ -17,7 +17,7 @@ use crate::clock::{Clock, Sleep};
 use crate::error::AuthError;
 use crate::policy::MethodPolicy;
 use crate::rate_limit::{RateCheck, RateKey, RateKind, RateLimit, RateOutcome};
-use crate::tools::GrantedScopes;
+use crate::tools::{GrantedScopes, Routed, TOOL_HEADER};
 
 /// A rate-limit decision a remote store has not given yet.
 type PendingCheck = Pin<Box<dyn Future<Output = RateOutcome> + Send>>;
@@ -139,6 +139,8 @@ pub(crate) type Reauthenticate = Arc<dyn Fn(&str) -> Result<Renewed, AuthError> 
 /// - re-checks the caller's credential expiry (unless the proto sets `unchecked_expiry`): an
 ///   expired token ends the stream with `UNAUTHENTICATED` ("token expired; reconnect with fresh
 ///   credentials"), and so does reaching the expiry while no message arrives;
+/// - when the stream was opened with `mcp_tool` metadata (for proxies), checks that the message
+///   calls exactly that tool: another ends the stream with `INVALID_ARGUMENT`;
 /// - checks the tool the message calls against the caller's scopes, when the RPC carries tool
 ///   calls (unless the proto sets `unchecked_message_scopes`): a tool the caller may not call
 ///   ends the stream with `PERMISSION_DENIED`;
@@ -157,6 +159,8 @@ pub struct GuardedStream<T> {
     granted: Option<Arc<dyn GrantedScopes>>,
     hooks: StreamHooks<T>,
     reauthenticate: Option<Reauthenticate>,
+    /// The tool the stream's `mcp_tool` metadata names.
+    routed_tool: Routed,
     /// A message waiting for a rate-limit decision from a remote store.
     checking: Option<(Box<T>, PendingCheck)>,
     ended: bool,
@@ -173,6 +177,7 @@ pub(crate) struct GuardParts<T> {
     pub(crate) granted: Option<Arc<dyn GrantedScopes>>,
     pub(crate) hooks: StreamHooks<T>,
     pub(crate) reauthenticate: Option<Reauthenticate>,
+    pub(crate) routed_tool: Routed,
 }
 
 impl<T> GuardedStream<T> {
@@ -187,6 +192,7 @@ impl<T> GuardedStream<T> {
             granted: parts.granted,
             hooks: parts.hooks,
             reauthenticate: parts.reauthenticate,
+            routed_tool: parts.routed_tool,
             checking: None,
             ended: false,
         }
@@ -261,6 +267,8 @@ impl<T> GuardedStream<T> {
         else {
             return Ok(());
         };
+        // Not relaxed by `unchecked_message_scopes`: a proxy decided on the header.
+        self.routed_tool.check(TOOL_HEADER, name(message))?;
         if !self.policy.stream.message_scopes {
             return Ok(());
         }
