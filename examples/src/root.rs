@@ -482,4 +482,31 @@ mod tests {
             Code::InvalidArgument
         );
     }
+
+    /// The last of the three checks holds on its own: opening beneath the root handle refuses
+    /// links that lead out even when nothing checked the path before.
+    #[cfg(unix)]
+    #[test]
+    fn the_root_handle_alone_refuses_links_out() {
+        let scratch = tempfile::tempdir().unwrap();
+        let root_path = scratch.path().join("root");
+        std::fs::create_dir(&root_path).unwrap();
+        std::fs::write(scratch.path().join("secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink("../secret.txt", root_path.join("out")).unwrap();
+        std::os::unix::fs::symlink(scratch.path(), root_path.join("up")).unwrap();
+        let root = Root::open(&root_path).unwrap();
+        assert!(root.dir.open("out").is_err());
+        assert!(root.dir.open("up/secret.txt").is_err());
+        assert!(root.dir.open("../secret.txt").is_err());
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        assert!(root.dir.open_with("up/new.txt", &options).is_err());
+        assert!(!scratch.path().join("new.txt").exists());
+        // A refused escape maps to INVALID_ARGUMENT even when only the open saw it.
+        let error = root.dir.open("out").unwrap_err();
+        assert_eq!(
+            root.io_error("out", Path::new("out"), error).code,
+            Code::InvalidArgument
+        );
+    }
 }
