@@ -23,7 +23,7 @@ use crate::stream::{
     ExpiringStream, Expiry, GuardParts, GuardedStream, MessageLimit, Reauthenticate, Renewed,
     StreamHooks,
 };
-use crate::tools::{Routed, TOOL_HEADER};
+use crate::tools::{PROMPT_HEADER, RESOURCE_HEADER, Routed, TOOL_HEADER};
 
 /// Authenticates callers and checks them against a method's policy; the only source of
 /// [`Authorized`] proofs. Cheap to clone.
@@ -52,6 +52,8 @@ pub(crate) struct Limits {
     calls: Option<RateLimit>,
     messages: Option<RateLimit>,
     allow_when_unavailable: bool,
+    /// Records the calls let through while the limiter could not decide.
+    auditor: Auditor,
 }
 
 impl fmt::Debug for Limits {
@@ -75,7 +77,8 @@ impl Limits {
         let Some(limit) = limit else {
             return Ok(());
         };
-        self.decide(self.limiter.check(&key, limit).outcome().await)
+        let outcome = self.limiter.check(&key, limit).outcome().await;
+        self.decide(outcome, &key)
     }
 
     /// Counts one event with the limiter, for callers that poll the check themselves.
@@ -83,12 +86,23 @@ impl Limits {
         self.limiter.check(&key, limit)
     }
 
-    /// Turns an outcome into a decision, applying the unavailable-store policy.
-    pub(crate) fn decide(&self, outcome: RateOutcome) -> Result<(), AuthError> {
+    /// Turns an outcome into a decision, applying the unavailable-store policy. A call let
+    /// through while the limiter could not decide is audited as such, so an outage shows.
+    pub(crate) fn decide(&self, outcome: RateOutcome, key: &RateKey<'_>) -> Result<(), AuthError> {
         match outcome {
             RateOutcome::Allowed => Ok(()),
             RateOutcome::Limited { retry_after } => Err(AuthError::RateLimited { retry_after }),
-            RateOutcome::Unavailable(_) if self.allow_when_unavailable => Ok(()),
+            RateOutcome::Unavailable(why) if self.allow_when_unavailable => {
+                self.auditor.record(&AuditEvent {
+                    method: key.method,
+                    subject: Some(key.identity),
+                    certificate: None,
+                    decision: Decision::Allow,
+                    reason: "rate_limiter_unavailable_allowed",
+                    detail: Some(&why),
+                });
+                Ok(())
+            }
             RateOutcome::Unavailable(why) => Err(AuthError::RateLimiterUnavailable(why)),
         }
     }
@@ -212,13 +226,17 @@ impl<C: Claims> AuthorizerBuilder<C> {
                  (`.token(..)`) or client certificate identities (`.client_certificates(..)`)",
             ));
         }
+        let auditor = Auditor::new(self.sink);
         Ok(Authorizer {
             inner: Arc::new(Inner {
                 token: self.token,
                 peers: self.peers,
                 clock: self.clock,
-                auditor: Auditor::new(self.sink),
-                limits: self.limits,
+                auditor: auditor.clone(),
+                limits: Limits {
+                    auditor,
+                    ..self.limits
+                },
             }),
         })
     }
@@ -253,6 +271,7 @@ impl<C: Claims> Authorizer<C> {
                 calls: Some(DEFAULT_CALL_LIMIT),
                 messages: Some(DEFAULT_MESSAGE_LIMIT),
                 allow_when_unavailable: false,
+                auditor: Auditor::default(),
             },
         }
     }
@@ -440,6 +459,50 @@ impl<C: Claims> Authorizer<C> {
                     &error,
                 )
             })
+    }
+
+    /// Checks the resource URI a call reads against the RPC's resource rules (the longest
+    /// declared prefix and its scopes); `Ok` for RPCs that read no resource. An `mcp_resource`
+    /// header must name exactly that URI, as [`Authorizer::check_tool`] does for tools.
+    pub fn check_resource<P: Policy>(
+        &self,
+        auth: &Authorized<C, P>,
+        metadata: &MetadataMap,
+        uri: Option<&str>,
+    ) -> Result<(), Status> {
+        let Some(rules) = P::POLICY.resources else {
+            return Ok(());
+        };
+        Routed::read(metadata, RESOURCE_HEADER)
+            .check(RESOURCE_HEADER, uri)
+            .and_then(|()| rules.check(uri, auth))
+            .map_err(|error| self.deny_authorized(auth, &error))
+    }
+
+    /// Checks the prompt a call gets against the RPC's prompt rules; `Ok` for RPCs that get no
+    /// prompt. An `mcp_prompt` header must name exactly that prompt.
+    pub fn check_prompt<P: Policy>(
+        &self,
+        auth: &Authorized<C, P>,
+        metadata: &MetadataMap,
+        name: Option<&str>,
+    ) -> Result<(), Status> {
+        let Some(rules) = P::POLICY.prompts else {
+            return Ok(());
+        };
+        Routed::read(metadata, PROMPT_HEADER)
+            .check(PROMPT_HEADER, name)
+            .and_then(|()| rules.check(name, auth))
+            .map_err(|error| self.deny_authorized(auth, &error))
+    }
+
+    fn deny_authorized<P: Policy>(&self, auth: &Authorized<C, P>, error: &AuthError) -> Status {
+        self.deny(
+            &P::POLICY,
+            auth.claims().map(Claims::subject),
+            auth.certificate(),
+            error,
+        )
     }
 
     /// Verifies fresh tokens presented on a stream: same subject, and the stream's certificate

@@ -230,7 +230,14 @@ impl<T> GuardedStream<T> {
     /// Decides on a message the rate limiter has answered for.
     fn admit(&mut self, message: T, outcome: RateOutcome) -> Poll<Option<Result<T, Status>>> {
         let decision = match &self.limit {
-            Some(limit) => limit.limits.decide(outcome),
+            Some(limit) => {
+                let key = RateKey {
+                    method: self.policy.path,
+                    kind: RateKind::Message,
+                    identity: &limit.identity,
+                };
+                limit.limits.decide(outcome, &key)
+            }
             None => Ok(()),
         };
         match decision {

@@ -602,6 +602,19 @@ async fn redis_stopped_mid_test_denies_with_an_audit_event_unless_allowed() {
     }
     assert_eq!(lenient.pings(), 6);
     assert!(lenient.denials("rate_limiter_unavailable").is_empty());
+    // Letting calls through still shows the outage in the audit log.
+    let allowed_blind = lenient
+        .audit
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(method, decision, reason, _)| {
+            method == PING
+                && *decision == Decision::Allow
+                && reason == "rate_limiter_unavailable_allowed"
+        })
+        .count();
+    assert_eq!(allowed_blind, 5);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ const SWEEP_EVERY: u64 = 1 << 16;
 /// GCRA budgets in this process's memory (governor), one keyed limiter per distinct limit.
 ///
 /// Memory stays bounded by the callers active within one burst period: every
-/// [`SWEEP_EVERY`](self) checks, keys whose budget has fully refilled (which therefore carry no
+/// 65,536 checks, keys whose budget has fully refilled (which therefore carry no
 /// information) are dropped with governor's `retain_recent`, and the maps are shrunk.
 pub struct InMemoryRateLimiter {
     limiters: RwLock<HashMap<RateLimit, Arc<DefaultKeyedRateLimiter<String>>>>,
