@@ -267,7 +267,7 @@ async fn cases(channel: &Channel, key: &SigningKey) -> Result<Vec<Row>, String> 
 
     let calls: [(&str, Option<&str>, CallToolRequest, &str); 8] = [
         (
-            "full token: CallTool write_file notes/new.txt",
+            "full token: write_file notes/new.txt",
             Some(&full),
             call(
                 "write_file",
@@ -276,13 +276,13 @@ async fn cases(channel: &Channel, key: &SigningKey) -> Result<Vec<Row>, String> 
             "allowed",
         ),
         (
-            "read-only token: CallTool read_file hello.txt",
+            "read-only token: read_file hello.txt",
             Some(&read),
             call("read_file", serde_json::json!({"path": "hello.txt"})),
             "allowed",
         ),
         (
-            "read-only token: CallTool write_file hello.txt",
+            "read-only token: write_file hello.txt",
             Some(&read),
             call(
                 "write_file",
@@ -291,19 +291,19 @@ async fn cases(channel: &Channel, key: &SigningKey) -> Result<Vec<Row>, String> 
             "PERMISSION_DENIED",
         ),
         (
-            "no token: CallTool read_file hello.txt",
+            "no token: read_file hello.txt",
             None,
             call("read_file", serde_json::json!({"path": "hello.txt"})),
             "UNAUTHENTICATED",
         ),
         (
-            "expired token: CallTool read_file hello.txt",
+            "expired token: read_file hello.txt",
             Some(&expired),
             call("read_file", serde_json::json!({"path": "hello.txt"})),
             "UNAUTHENTICATED",
         ),
         (
-            "token signed by an unknown key (same kid)",
+            "token signed by another key, same kid",
             Some(&forged),
             call("read_file", serde_json::json!({"path": "hello.txt"})),
             "UNAUTHENTICATED",
@@ -315,7 +315,7 @@ async fn cases(channel: &Channel, key: &SigningKey) -> Result<Vec<Row>, String> 
             "INVALID_ARGUMENT",
         ),
         (
-            "full token: read_file escape (a link out of the root)",
+            "full token: read_file escape (link out of root)",
             Some(&full),
             call("read_file", serde_json::json!({"path": "escape"})),
             "INVALID_ARGUMENT",
@@ -342,7 +342,7 @@ async fn cases(channel: &Channel, key: &SigningKey) -> Result<Vec<Row>, String> 
     )
     .await;
     row(
-        "no token: Health.Check (public)",
+        "no token: Health/Check (public)",
         "allowed",
         decision(&outcome),
     );
@@ -354,17 +354,17 @@ async fn cases(channel: &Channel, key: &SigningKey) -> Result<Vec<Row>, String> 
         renewed_stream(client.clone(), key),
     );
     row(
-        "stream, read-only token: read_file, then write_file",
+        "stream, read-only token: read_file, write_file",
         "allowed, then PERMISSION_DENIED",
         write_row,
     );
     row(
-        "stream, token valid 4 s: read_file, wait, list_dir",
+        "stream, 4 s token: read_file, expiry, list_dir",
         "allowed, then UNAUTHENTICATED",
         expiring_row?,
     );
     row(
-        "stream, token valid 4 s, renewed in-band: read_file, wait, list_dir",
+        "stream, 4 s token renewed in-band: the same",
         "allowed, then allowed",
         renewed_row?,
     );
