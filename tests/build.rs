@@ -12,6 +12,7 @@ fn main() {
         "fixtures/identity.proto",
         "fixtures/limits.proto",
         "fixtures/tools.proto",
+        "fixtures/resources.proto",
     ]
     .map(|p| format!("{root}/{p}"));
     if let Err(error) = protoc_gen_mcp_auth::Builder::new()

@@ -37,6 +37,21 @@ use proc_macro::TokenStream;
 /// per-message checks. The tonic server module defaults to `self::<service>_server`; write
 /// `server: path::to::module;` as the service's first line to name another.
 ///
+/// MCP tools, resources and prompts: tables after the `server` line, in this order, each
+/// optional, map a tool name (a resource URI prefix, a prompt name) to the scopes it needs on
+/// top of the RPC's, with `///` comments as descriptions. An RPC names the request field that
+/// carries the tool (URI, prompt) with `tool: request?.name` (`resource: uri`,
+/// `prompt: name`; `?` after a segment that is an `Option` in Rust), and may add
+/// `allow_undeclared_tools` (`_resources`, `_prompts`) to let undeclared ones through:
+///
+/// ```text
+/// tools { "read_file": ["files:read"], "write_file": ["files:write"] }
+/// resources { "file:///docs/": ["docs:read"] }
+/// prompts { "summarize": ["prompts:summarize"] }
+/// rpc CallTool(CallToolRequest) returns (CallToolResponse) { scopes: ["tools:call"], tool: request?.name }
+/// rpc ReadResource(ReadResourceRequest) returns (ReadResourceResponse) { scopes: ["resources:read"], resource: uri }
+/// ```
+///
 /// For a service `Foo` this expands to a module `foo_auth` holding `trait Foo<C>`, one marker
 /// type per RPC in `policy`, the table `POLICY`, the adapter `AuthorizedFoo<T, C>` and
 /// `fn server(service, authorizer)`.

@@ -24,6 +24,12 @@ mod kw {
     syn::custom_keyword!(tool);
     syn::custom_keyword!(allow_undeclared_tools);
     syn::custom_keyword!(reauth);
+    syn::custom_keyword!(resources);
+    syn::custom_keyword!(resource);
+    syn::custom_keyword!(allow_undeclared_resources);
+    syn::custom_keyword!(prompts);
+    syn::custom_keyword!(prompt);
+    syn::custom_keyword!(allow_undeclared_prompts);
 }
 
 pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
@@ -43,10 +49,15 @@ struct ServiceDef {
     name: Ident,
     server: Option<syn::Path>,
     tools: Vec<ToolDef>,
+    /// The `resources { "uri-prefix": [..] }` table, in the shape of `tools`.
+    resources: Vec<ToolDef>,
+    /// The `prompts { "name": [..] }` table, in the shape of `tools`.
+    prompts: Vec<ToolDef>,
     rpcs: Vec<RpcDef>,
 }
 
-/// One entry of the service's `tools { .. }` table.
+/// One entry of the service's `tools { .. }` table (and of `resources`, keyed by URI prefix,
+/// and `prompts`).
 struct ToolDef {
     attrs: Vec<Attribute>,
     name: LitStr,
@@ -120,6 +131,10 @@ struct Rule {
     tool: Option<FieldPath>,
     allow_undeclared_tools: Option<Span>,
     reauth: Option<FieldPath>,
+    resource: Option<FieldPath>,
+    allow_undeclared_resources: Option<Span>,
+    prompt: Option<FieldPath>,
+    allow_undeclared_prompts: Option<Span>,
 }
 
 impl Parse for ServiceDef {
@@ -148,14 +163,27 @@ impl Parse for ServiceDef {
         } else {
             None
         };
+        let table = |body: ParseStream<'_>| -> syn::Result<Vec<ToolDef>> {
+            let table;
+            braced!(table in body);
+            Ok(Punctuated::<ToolDef, Token![,]>::parse_terminated(&table)?
+                .into_iter()
+                .collect())
+        };
         let mut tools = Vec::new();
         if body.peek(kw::tools) {
             body.parse::<kw::tools>()?;
-            let table;
-            braced!(table in body);
-            tools = Punctuated::<ToolDef, Token![,]>::parse_terminated(&table)?
-                .into_iter()
-                .collect();
+            tools = table(&body)?;
+        }
+        let mut resources = Vec::new();
+        if body.peek(kw::resources) {
+            body.parse::<kw::resources>()?;
+            resources = table(&body)?;
+        }
+        let mut prompts = Vec::new();
+        if body.peek(kw::prompts) {
+            body.parse::<kw::prompts>()?;
+            prompts = table(&body)?;
         }
         let mut rpcs = Vec::new();
         while !body.is_empty() {
@@ -170,6 +198,8 @@ impl Parse for ServiceDef {
             name,
             server,
             tools,
+            resources,
+            prompts,
             rpcs,
         })
     }
@@ -263,6 +293,28 @@ impl Parse for Rule {
                 if rule.allow_undeclared_tools.replace(span).is_some() {
                     return Err(duplicate(span));
                 }
+            } else if lookahead.peek(kw::resource) {
+                let span = input.parse::<kw::resource>()?.span;
+                input.parse::<Token![:]>()?;
+                if rule.resource.replace(input.parse()?).is_some() {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::allow_undeclared_resources) {
+                let span = input.parse::<kw::allow_undeclared_resources>()?.span;
+                if rule.allow_undeclared_resources.replace(span).is_some() {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::prompt) {
+                let span = input.parse::<kw::prompt>()?.span;
+                input.parse::<Token![:]>()?;
+                if rule.prompt.replace(input.parse()?).is_some() {
+                    return Err(duplicate(span));
+                }
+            } else if lookahead.peek(kw::allow_undeclared_prompts) {
+                let span = input.parse::<kw::allow_undeclared_prompts>()?.span;
+                if rule.allow_undeclared_prompts.replace(span).is_some() {
+                    return Err(duplicate(span));
+                }
             } else if lookahead.peek(kw::reauth) {
                 let span = input.parse::<kw::reauth>()?.span;
                 input.parse::<Token![:]>()?;
@@ -343,28 +395,49 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
             None => errors = Some(error),
         }
     };
-    let mut tool_names = std::collections::HashSet::new();
-    for tool in &service.tools {
-        let name = tool.name.value();
-        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_whitespace) {
-            push(
-                tool.name.span(),
-                format!("`{}` is not a valid tool name", name.escape_debug()),
-            );
-        }
-        if !tool_names.insert(name.clone()) {
-            push(tool.name.span(), format!("tool `{name}` is declared twice"));
-        }
-        for scope in &tool.scopes {
-            if !is_scope_token(&scope.value()) {
+    for (kind, table) in [
+        ("tool", &service.tools),
+        ("resource prefix", &service.resources),
+        ("prompt", &service.prompts),
+    ] {
+        let mut names = std::collections::HashSet::new();
+        for entry in table {
+            let name = entry.name.value();
+            let long = if kind == "resource prefix" { 1024 } else { 128 };
+            if name.is_empty()
+                || name.len() > long
+                || name.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 push(
-                    scope.span(),
+                    entry.name.span(),
                     format!(
-                        "`{}` is not a valid scope: scopes are non-empty printable ASCII \
-                         without spaces, `\"` or `\\`",
-                        scope.value().escape_debug()
+                        "`{}` is not a valid {}",
+                        name.escape_debug(),
+                        if kind == "resource prefix" {
+                            "resource prefix".to_owned()
+                        } else {
+                            format!("{kind} name")
+                        }
                     ),
                 );
+            }
+            if !names.insert(name.clone()) {
+                push(
+                    entry.name.span(),
+                    format!("{kind} `{name}` is declared twice"),
+                );
+            }
+            for scope in &entry.scopes {
+                if !is_scope_token(&scope.value()) {
+                    push(
+                        scope.span(),
+                        format!(
+                            "`{}` is not a valid scope: scopes are non-empty printable ASCII \
+                             without spaces, `\"` or `\\`",
+                            scope.value().escape_debug()
+                        ),
+                    );
+                }
             }
         }
     }
@@ -521,6 +594,63 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                     format!(
                         "rpc `{name}` calls tools but the service declares none; add a \
                          `tools {{ \"name\": [\"scope\"] }}` table or `allow_undeclared_tools`"
+                    ),
+                );
+            }
+        }
+        for (field, allow, table, what, key, allow_key) in [
+            (
+                &rule.resource,
+                rule.allow_undeclared_resources,
+                &service.resources,
+                "resources",
+                "resource",
+                "allow_undeclared_resources",
+            ),
+            (
+                &rule.prompt,
+                rule.allow_undeclared_prompts,
+                &service.prompts,
+                "prompts",
+                "prompt",
+                "allow_undeclared_prompts",
+            ),
+        ] {
+            if let Some(span) = allow
+                && field.is_none()
+            {
+                push(
+                    span,
+                    format!(
+                        "rpc `{name}` names no {key} field, so `{allow_key}` has nothing to allow"
+                    ),
+                );
+            }
+            let Some(field) = field else { continue };
+            if rule.public.is_some() {
+                push(
+                    field.span,
+                    format!(
+                        "rpc `{name}` is public, so there are no scopes to check its {what} \
+                         against; remove `public` or `{key}`"
+                    ),
+                );
+            }
+            if rpc.client_streaming {
+                push(
+                    field.span,
+                    format!(
+                        "rpc `{name}` streams from the client; `{key}` is checked on unary and \
+                         server-streaming RPCs only"
+                    ),
+                );
+            }
+            if table.is_empty() && allow.is_none() {
+                push(
+                    field.span,
+                    format!(
+                        "rpc `{name}` names {what} but the service declares none; add a \
+                         `{what} {{ \"...\": [\"scope\"] }}` table or `{allow_key}`"
                     ),
                 );
             }
@@ -703,22 +833,30 @@ fn render(service: &ServiceDef) -> TokenStream {
     let docs = &service.attrs;
     let rt = quote!(::mcp_auth::codegen);
 
-    let tool_entries: Vec<TokenStream> = service
-        .tools
-        .iter()
-        .map(|tool| {
-            let name = &tool.name;
-            let scopes = &tool.scopes;
-            let description = doc_text(&tool.attrs);
-            quote! {
-                #rt::ToolPolicy {
-                    name: #name,
-                    scopes: &[#(#scopes),*],
-                    description: #description,
+    let entries = |table: &[ToolDef], ty: TokenStream, key: TokenStream| -> Vec<TokenStream> {
+        table
+            .iter()
+            .map(|entry| {
+                let name = &entry.name;
+                let scopes = &entry.scopes;
+                let description = doc_text(&entry.attrs);
+                quote! {
+                    #ty {
+                        #key: #name,
+                        scopes: &[#(#scopes),*],
+                        description: #description,
+                    }
                 }
-            }
-        })
-        .collect();
+            })
+            .collect()
+    };
+    let tool_entries = entries(&service.tools, quote!(#rt::ToolPolicy), quote!(name));
+    let resource_entries = entries(
+        &service.resources,
+        quote!(#rt::ResourcePolicy),
+        quote!(uri_prefix),
+    );
+    let prompt_entries = entries(&service.prompts, quote!(#rt::PromptPolicy), quote!(name));
     let mut markers = Vec::new();
     let mut marker_paths = Vec::new();
     let mut trait_items = Vec::new();
@@ -791,6 +929,28 @@ fn render(service: &ServiceDef) -> TokenStream {
         } else {
             quote!(::core::option::Option::None)
         };
+        let resource_rules = if rule.resource.is_some() {
+            let allow = rule.allow_undeclared_resources.is_some();
+            quote! {
+                ::core::option::Option::Some(#rt::ResourceRules {
+                    resources: super::RESOURCES,
+                    allow_undeclared: #allow,
+                })
+            }
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        let prompt_rules = if rule.prompt.is_some() {
+            let allow = rule.allow_undeclared_prompts.is_some();
+            quote! {
+                ::core::option::Option::Some(#rt::PromptRules {
+                    prompts: super::PROMPTS,
+                    allow_undeclared: #allow,
+                })
+            }
+        } else {
+            quote!(::core::option::Option::None)
+        };
         let marker_doc = format!(" The policy of `{path}`: {access_doc}");
         markers.push(quote! {
             #[doc = #marker_doc]
@@ -813,6 +973,8 @@ fn render(service: &ServiceDef) -> TokenStream {
                     rate_limit: #call_limit,
                     message_rate_limit: #message_limit,
                     tools: #tool_rules,
+                    resources: #resource_rules,
+                    prompts: #prompt_rules,
                 };
             }
         });
@@ -894,17 +1056,24 @@ fn render(service: &ServiceDef) -> TokenStream {
                 let request = self.authorizer.guard_public_stream(&auth, request);
             },
             (false, false) => {
-                let tool_check = rule.tool.as_ref().map(|path| {
-                    let reader = format_ident!("__mcp_auth_tool_name");
+                let checks = [
+                    (&rule.tool, "__mcp_auth_tool_name", quote!(check_tool)),
+                    (&rule.resource, "__mcp_auth_resource_uri", quote!(check_resource)),
+                    (&rule.prompt, "__mcp_auth_prompt_name", quote!(check_prompt)),
+                ]
+                .into_iter()
+                .filter_map(|(field, reader, check)| {
+                    let path = field.as_ref()?;
+                    let reader = format_ident!("{}", reader);
                     let read = field_reader(&reader, &request, path);
-                    quote! {
+                    Some(quote! {
                         #read
-                        self.authorizer.check_tool(&auth, request.metadata(), #reader(request.get_ref()))?;
-                    }
+                        self.authorizer.#check(&auth, request.metadata(), #reader(request.get_ref()))?;
+                    })
                 });
                 quote! {
                     let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
-                    #tool_check
+                    #(#checks)*
                 }
             }
             (false, true) => {
@@ -1012,11 +1181,21 @@ fn render(service: &ServiceDef) -> TokenStream {
                 name: #service_name_lit,
                 methods: &[#(#marker_paths),*],
                 tools: TOOLS,
+                resources: RESOURCES,
+                prompts: PROMPTS,
             };
 
             /// The MCP tools of this service: name, scopes, description. Filter them for a
             /// caller with `Authorized::callable_tools(&POLICY)`.
             pub const TOOLS: &[#rt::ToolPolicy] = &[#(#tool_entries),*];
+
+            /// The MCP resource prefixes of this service: URI prefix, scopes, description.
+            /// Check a URI for a caller with `Authorized::may_read_resource(&POLICY, uri)`.
+            pub const RESOURCES: &[#rt::ResourcePolicy] = &[#(#resource_entries),*];
+
+            /// The MCP prompts of this service: name, scopes, description. Filter them for a
+            /// caller with `Authorized::usable_prompts(&POLICY)`.
+            pub const PROMPTS: &[#rt::PromptPolicy] = &[#(#prompt_entries),*];
 
             #[doc = #trait_doc]
             #(#docs)*

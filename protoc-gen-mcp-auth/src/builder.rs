@@ -138,6 +138,14 @@ impl Builder {
     /// # A tool argument message, as `option (mcp_auth.v1.tool) = { ... }` on it would be.
     /// [message."mcp.v1.EchoArgs"]
     /// tool = { name = "echo", scopes = ["echo:say"] }
+    ///
+    /// # Resource URI prefixes and prompts, as `(mcp_auth.v1.resources)` and
+    /// # `(mcp_auth.v1.prompts)` would be.
+    /// [resources."mcp.v1"]
+    /// "file:///docs/" = { scopes = ["docs:read"], description = "Product documentation." }
+    ///
+    /// [prompts."mcp.v1"]
+    /// summarize = { scopes = ["prompts:summarize"] }
     /// ```
     ///
     /// A rule's keys are the fields of the option messages in `mcp_auth/v1/auth.proto`, with

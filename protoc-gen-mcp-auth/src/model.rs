@@ -20,7 +20,9 @@ const METHOD_EXTENSION: &str = "mcp_auth.v1.method";
 const SERVICE_EXTENSION: &str = "mcp_auth.v1.service";
 const TOOL_EXTENSION: &str = "mcp_auth.v1.tool";
 const TOOLS_EXTENSION: &str = "mcp_auth.v1.tools";
-/// The field number all four extensions share.
+const RESOURCES_EXTENSION: &str = "mcp_auth.v1.resources";
+const PROMPTS_EXTENSION: &str = "mcp_auth.v1.prompts";
+/// The field number the method, service, tool and tools extensions share.
 const EXTENSION_NUMBER: i32 = 51871;
 
 /// A problem in the user's proto, with its place.
@@ -96,6 +98,14 @@ pub(crate) struct Rule {
     pub(crate) tool_field: Option<String>,
     /// Whether tools no rule declares pass with the method's scopes.
     pub(crate) allow_undeclared_tools: bool,
+    /// The request field holding the URI of the resource read, as `a?.b` segments.
+    pub(crate) resource_field: Option<String>,
+    /// Whether URIs under no declared prefix pass with the method's scopes.
+    pub(crate) allow_undeclared_resources: bool,
+    /// The request field naming the prompt, as `a?.b` segments.
+    pub(crate) prompt_field: Option<String>,
+    /// Whether prompts no rule declares pass with the method's scopes.
+    pub(crate) allow_undeclared_prompts: bool,
     /// The request field that may carry a fresh token on a stream.
     pub(crate) reauth_field: Option<String>,
 }
@@ -109,6 +119,9 @@ pub(crate) struct Method {
     pub(crate) client_streaming: bool,
     pub(crate) server_streaming: bool,
     pub(crate) rule: Rule,
+    /// Where its rule was written (its own, or its service's default): a proto option or an
+    /// overlay line.
+    pub(crate) rule_place: Place,
 }
 
 #[derive(Debug)]
@@ -125,12 +138,80 @@ pub(crate) struct Package {
     pub(crate) sources: Vec<String>,
     pub(crate) services: Vec<Service>,
     /// The package's tools, with where each was declared.
-    pub(crate) tools: Vec<(Tool, Place)>,
+    pub(crate) tools: Vec<(Target, Place)>,
+    /// The package's resource prefixes (`name` is the URI prefix).
+    pub(crate) resources: Vec<(Target, Place)>,
+    /// The package's prompts.
+    pub(crate) prompts: Vec<(Target, Place)>,
 }
 
-/// An MCP tool declared in the package.
+impl Package {
+    pub(crate) fn targets(&self, kind: Kind) -> &[(Target, Place)] {
+        match kind {
+            Kind::Tool => &self.tools,
+            Kind::Resource => &self.resources,
+            Kind::Prompt => &self.prompts,
+        }
+    }
+
+    fn targets_mut(&mut self, kind: Kind) -> &mut Vec<(Target, Place)> {
+        match kind {
+            Kind::Tool => &mut self.tools,
+            Kind::Resource => &mut self.resources,
+            Kind::Prompt => &mut self.prompts,
+        }
+    }
+}
+
+/// What an MCP call can name, each with its own table of rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Tool,
+    Resource,
+    Prompt,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 3] = [Kind::Tool, Kind::Resource, Kind::Prompt];
+
+    /// The noun for one, in messages.
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Tool => "tool",
+            Kind::Resource => "resource prefix",
+            Kind::Prompt => "prompt",
+        }
+    }
+
+    /// The table's name: the overlay key, the `service!` table.
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Kind::Tool => "tools",
+            Kind::Resource => "resources",
+            Kind::Prompt => "prompts",
+        }
+    }
+
+    fn max_len(self) -> usize {
+        match self {
+            Kind::Resource => 1024,
+            Kind::Tool | Kind::Prompt => 128,
+        }
+    }
+
+    /// The rule's field for the request field that names one, when a method has it.
+    pub(crate) fn field(self, rule: &Rule) -> Option<&str> {
+        match self {
+            Kind::Tool => rule.tool_field.as_deref(),
+            Kind::Resource => rule.resource_field.as_deref(),
+            Kind::Prompt => rule.prompt_field.as_deref(),
+        }
+    }
+}
+
+/// An MCP tool, resource prefix (`name` is the prefix) or prompt declared in the package.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Tool {
+pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) description: Vec<String>,
@@ -156,6 +237,14 @@ pub(crate) struct MethodRule {
     pub(crate) tool_name_field: String,
     #[prost(bool, tag = "8")]
     pub(crate) allow_undeclared_tools: bool,
+    #[prost(string, tag = "9")]
+    pub(crate) resource_uri_field: String,
+    #[prost(bool, tag = "10")]
+    pub(crate) allow_undeclared_resources: bool,
+    #[prost(string, tag = "11")]
+    pub(crate) prompt_name_field: String,
+    #[prost(bool, tag = "12")]
+    pub(crate) allow_undeclared_prompts: bool,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -168,6 +257,8 @@ pub(crate) struct ToolRule {
     pub(crate) description: String,
 }
 
+/// `ToolTable`; also decodes `ResourceTable` and `PromptTable`, which have the same fields
+/// (`uri_prefix` is field 1 of `ResourceRule` as `name` is of `ToolRule`).
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct ToolTable {
     #[prost(message, repeated, tag = "1")]
@@ -209,10 +300,12 @@ pub(crate) struct StreamRule {
 /// ignoring it would silently weaken the policy the proto asks for.
 fn supported_fields(message: &str) -> &'static [u32] {
     match message {
-        "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5, 6, 7, 8],
+        "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
         "mcp_auth.v1.RateLimit" => &[1, 2, 3, 4],
         "mcp_auth.v1.ToolRule" => &[1, 2, 3],
         "mcp_auth.v1.ToolTable" => &[1],
+        "mcp_auth.v1.ResourceRule" | "mcp_auth.v1.PromptRule" => &[1, 2, 3],
+        "mcp_auth.v1.ResourceTable" | "mcp_auth.v1.PromptTable" => &[1],
         "mcp_auth.v1.ServiceRule" => &[1],
         "mcp_auth.v1.StreamRule" => &[1, 2, 3, 4],
         _ => &[],
@@ -338,6 +431,19 @@ struct Extensions {
     service: Option<ExtensionDescriptor>,
     tool: Option<ExtensionDescriptor>,
     tools: Option<ExtensionDescriptor>,
+    resources: Option<ExtensionDescriptor>,
+    prompts: Option<ExtensionDescriptor>,
+}
+
+impl Extensions {
+    /// The file-level table extension of `kind`, and its number.
+    fn table(&self, kind: Kind) -> (Option<&ExtensionDescriptor>, i32) {
+        match kind {
+            Kind::Tool => (self.tools.as_ref(), EXTENSION_NUMBER),
+            Kind::Resource => (self.resources.as_ref(), EXTENSION_NUMBER + 1),
+            Kind::Prompt => (self.prompts.as_ref(), EXTENSION_NUMBER + 2),
+        }
+    }
 }
 
 /// A service default and, when it comes from an overlay, where it was written there.
@@ -359,6 +465,8 @@ pub(crate) fn build(
         service: pool.get_extension_by_name(SERVICE_EXTENSION),
         tool: pool.get_extension_by_name(TOOL_EXTENSION),
         tools: pool.get_extension_by_name(TOOLS_EXTENSION),
+        resources: pool.get_extension_by_name(RESOURCES_EXTENSION),
+        prompts: pool.get_extension_by_name(PROMPTS_EXTENSION),
     };
     let mut diagnostics = Vec::new();
     let mut packages: Vec<Package> = Vec::new();
@@ -381,6 +489,12 @@ pub(crate) fn build(
             &mut generated,
             &mut diagnostics,
         );
+        let file_tables = [Kind::Resource, Kind::Prompt].map(|kind| {
+            (
+                kind,
+                collect_table(&file, &locator, &extensions, kind, &mut diagnostics),
+            )
+        });
         let services: Vec<Service> = file
             .services()
             .filter_map(|service| {
@@ -403,39 +517,88 @@ pub(crate) fn build(
         let package = file.package_name().to_owned();
         let existing = package_entry(&mut packages, &package);
         if existing.sources.is_empty() {
-            // The overlay's tool table of a package comes first, where a file's own
+            // The overlay's tables of a package come first, where a file's own
             // `(mcp_auth.v1.tools)` table would be: before the tools of argument messages.
-            let table = overlay.and_then(|o| o.tools.iter().find(|t| t.name == package));
-            if let Some(table) = table {
-                let tools = table
-                    .rule
-                    .iter()
-                    .map(|(rule, place)| (tool(rule.clone(), Vec::new()), place.clone()))
-                    .collect::<Vec<_>>();
-                check_tools(&tools, &mut diagnostics);
-                add_tools(existing, tools, &mut diagnostics);
+            for kind in Kind::ALL {
+                let table = overlay.and_then(|o| o.table(kind).iter().find(|t| t.name == package));
+                if let Some(table) = table {
+                    let targets = table
+                        .rule
+                        .iter()
+                        .map(|(rule, place)| (target(rule.clone(), Vec::new()), place.clone()))
+                        .collect::<Vec<_>>();
+                    check_targets(kind, &targets, &mut diagnostics);
+                    add_targets(existing, kind, targets, &mut diagnostics);
+                }
             }
         }
         existing.sources.push(name.clone());
         existing.services.extend(services);
-        add_tools(existing, file_tools, &mut diagnostics);
+        add_targets(existing, Kind::Tool, file_tools, &mut diagnostics);
+        for (kind, targets) in file_tables {
+            add_targets(existing, kind, targets, &mut diagnostics);
+        }
     }
     if let Some(overlay) = overlay {
-        for table in &overlay.tools {
-            if !packages.iter().any(|p| p.name == table.name) {
-                diagnostics.push(table.place.diagnostic(format!(
-                    "the overlay declares tools of package `{}`, but no file generated in this \
-                     run belongs to it; check the package name, or remove `[tools.\"{}\"]`",
-                    table.name, table.selector
-                )));
+        for kind in Kind::ALL {
+            for table in overlay.table(kind) {
+                if !packages.iter().any(|p| p.name == table.name) {
+                    diagnostics.push(table.place.diagnostic(format!(
+                        "the overlay declares {} of package `{}`, but no file generated in this \
+                         run belongs to it; check the package name, or remove `[{}.\"{}\"]`",
+                        kind.table(),
+                        table.name,
+                        kind.table(),
+                        table.selector
+                    )));
+                }
             }
         }
         unmatched_selectors(overlay, &generated, &mut diagnostics);
+    }
+    for package in &packages {
+        undeclared_targets(package, overlay.is_some(), &mut diagnostics);
     }
     if diagnostics.is_empty() {
         Ok(packages)
     } else {
         Err(diagnostics)
+    }
+}
+
+/// RPCs that name tools (resources, prompts) in a package that declares none and do not allow
+/// undeclared ones: every call would be refused, which is never what the proto meant.
+fn undeclared_targets(package: &Package, overlay: bool, diagnostics: &mut Vec<Diagnostic>) {
+    for service in &package.services {
+        for method in &service.methods {
+            for kind in Kind::ALL {
+                let rule = &method.rule;
+                let allowed = match kind {
+                    Kind::Tool => rule.allow_undeclared_tools,
+                    Kind::Resource => rule.allow_undeclared_resources,
+                    Kind::Prompt => rule.allow_undeclared_prompts,
+                };
+                if kind.field(rule).is_none() || allowed || !package.targets(kind).is_empty() {
+                    continue;
+                }
+                let (option, allow) = match kind {
+                    Kind::Tool => ("tools", "allow_undeclared_tools"),
+                    Kind::Resource => ("resources", "allow_undeclared_resources"),
+                    Kind::Prompt => ("prompts", "allow_undeclared_prompts"),
+                };
+                let in_overlay = if overlay {
+                    format!(" (or `[{option}.\"{}\"]` in the overlay)", package.name)
+                } else {
+                    String::new()
+                };
+                diagnostics.push(method.rule_place.diagnostic(format!(
+                    "rpc `{}.{}` names {option}, but package `{}` declares none, so every call \
+                     would be refused; declare them with `option (mcp_auth.v1.{option})`\
+                     {in_overlay}, or set `{allow}`",
+                    service.name, method.name, package.name
+                )));
+            }
+        }
     }
 }
 
@@ -456,6 +619,8 @@ fn package_entry<'a>(packages: &'a mut Vec<Package>, name: &str) -> &'a mut Pack
                 sources: Vec::new(),
                 services: Vec::new(),
                 tools: Vec::new(),
+                resources: Vec::new(),
+                prompts: Vec::new(),
             });
             packages.len() - 1
         }
@@ -463,25 +628,38 @@ fn package_entry<'a>(packages: &'a mut Vec<Package>, name: &str) -> &'a mut Pack
     &mut packages[index]
 }
 
-fn add_tools(package: &mut Package, tools: Vec<(Tool, Place)>, diagnostics: &mut Vec<Diagnostic>) {
-    for (tool, place) in tools {
-        let Some((_, first)) = package.tools.iter().find(|(t, _)| t.name == tool.name) else {
-            package.tools.push((tool, place));
+fn add_targets(
+    package: &mut Package,
+    kind: Kind,
+    targets: Vec<(Target, Place)>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let noun = kind.noun();
+    for (target, place) in targets {
+        let existing = package.targets_mut(kind);
+        let Some((_, first)) = existing.iter().find(|(t, _)| t.name == target.name) else {
+            existing.push((target, place));
             continue;
         };
-        // A tool in both the proto and the overlay is reported at the overlay's line.
+        // One in both the proto and the overlay is reported at the overlay's line.
         let diagnostic = match (first.overlay, place.overlay) {
             (true, false) => first.diagnostic(format!(
-                "tool `{}` is also declared in the proto ({place}); give it in one place only",
-                tool.name
+                "{noun} `{}` is also declared in the proto ({place}); give it in one place only",
+                target.name
             )),
             (false, true) => place.diagnostic(format!(
-                "tool `{}` is also declared in the proto ({first}); give it in one place only",
-                tool.name
+                "{noun} `{}` is also declared in the proto ({first}); give it in one place only",
+                target.name
             )),
             _ => place.diagnostic(format!(
-                "tool `{}` is declared twice in package `{}`; tool names are unique",
-                tool.name, package.name
+                "{noun} `{}` is declared twice in package `{}`; {} are unique",
+                target.name,
+                package.name,
+                match kind {
+                    Kind::Tool => "tool names",
+                    Kind::Resource => "resource prefixes",
+                    Kind::Prompt => "prompt names",
+                }
             )),
         };
         diagnostics.push(diagnostic);
@@ -533,14 +711,15 @@ fn unmatched_selectors(
     }
 }
 
-/// A tool from its rule; `comments` is the description when the rule has none.
-fn tool(rule: ToolRule, comments: Vec<String>) -> Tool {
+/// A tool (resource prefix, prompt) from its rule; `comments` is the description when the rule
+/// has none.
+fn target(rule: ToolRule, comments: Vec<String>) -> Target {
     let description = if rule.description.is_empty() {
         comments
     } else {
         rule.description.lines().map(str::to_owned).collect()
     };
-    Tool {
+    Target {
         name: rule.name,
         scopes: rule.scopes,
         description,
@@ -556,14 +735,14 @@ fn collect_tools(
     overlay: Option<&Overlay>,
     generated: &mut Generated,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<(Tool, Place)> {
+) -> Vec<(Target, Place)> {
     let mut tools = Vec::new();
     let file_option_path = vec![8, EXTENSION_NUMBER];
     match read_option::<ToolTable>(&file.options(), extensions.tools.as_ref()) {
         Ok(Some(table)) => {
             let place = locator.place(&[&file_option_path]);
             for rule in table.tool {
-                tools.push((tool(rule, Vec::new()), place.clone()));
+                tools.push((target(rule, Vec::new()), place.clone()));
             }
         }
         Ok(None) => {}
@@ -598,14 +777,14 @@ fn collect_tools(
             }
             Ok(Some(rule)) => {
                 tools.push((
-                    tool(rule, locator.comments(message.path())),
+                    target(rule, locator.comments(message.path())),
                     locator.place(&[message.path()]),
                 ));
             }
             Ok(None) => {
                 if let Some(entry) = from_overlay {
                     tools.push((
-                        tool(entry.rule.clone(), locator.comments(message.path())),
+                        target(entry.rule.clone(), locator.comments(message.path())),
                         entry.place.clone(),
                     ));
                 }
@@ -621,32 +800,77 @@ fn collect_tools(
             )),
         }
     }
-    check_tools(&tools, diagnostics);
+    check_targets(Kind::Tool, &tools, diagnostics);
     tools
 }
 
-/// Checks the names and scopes of tools.
-fn check_tools(tools: &[(Tool, Place)], diagnostics: &mut Vec<Diagnostic>) {
-    for (tool, place) in tools {
-        let bad_name = tool.name.is_empty()
-            || tool.name.len() > 128
-            || tool
+/// The resources or prompts a file declares in its `(mcp_auth.v1.resources)` or
+/// `(mcp_auth.v1.prompts)` table.
+fn collect_table(
+    file: &FileDescriptor,
+    locator: &Locator<'_>,
+    extensions: &Extensions,
+    kind: Kind,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(Target, Place)> {
+    let (extension, number) = extensions.table(kind);
+    let option_path = vec![8, number];
+    let targets = match read_option::<ToolTable>(&file.options(), extension) {
+        Ok(Some(table)) => {
+            let place = locator.place(&[&option_path]);
+            table
+                .tool
+                .into_iter()
+                .map(|rule| (target(rule, Vec::new()), place.clone()))
+                .collect()
+        }
+        Ok(None) => Vec::new(),
+        Err(fields) => {
+            diagnostics.push(locator.diagnostic(
+                &[&option_path, &[2]],
+                format!(
+                    "`(mcp_auth.v1.{})` sets {}, which this version of protoc-gen-mcp-auth does \
+                     not enforce; remove it or upgrade the plugin",
+                    kind.table(),
+                    fields.join(", ")
+                ),
+            ));
+            Vec::new()
+        }
+    };
+    check_targets(kind, &targets, diagnostics);
+    targets
+}
+
+/// Checks the names and scopes of tools (resource prefixes, prompts).
+fn check_targets(kind: Kind, targets: &[(Target, Place)], diagnostics: &mut Vec<Diagnostic>) {
+    let noun = kind.noun();
+    for (target, place) in targets {
+        let bad_name = target.name.is_empty()
+            || target.name.len() > kind.max_len()
+            || target
                 .name
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control());
         if bad_name {
+            let (label, each, what) = match kind {
+                Kind::Tool => ("tool name", "tool", "name"),
+                Kind::Resource => ("resource prefix", "resource", "URI prefix"),
+                Kind::Prompt => ("prompt name", "prompt", "name"),
+            };
             diagnostics.push(place.diagnostic(format!(
-                "tool name {:?} is not valid: give each tool a non-empty name without spaces, at \
-                 most 128 characters",
-                tool.name
+                "{label} {:?} is not valid: give each {each} a non-empty {what} without spaces, \
+                 at most {} characters",
+                target.name,
+                kind.max_len()
             )));
         }
-        for scope in &tool.scopes {
+        for scope in &target.scopes {
             if !is_scope_token(scope) {
                 diagnostics.push(place.diagnostic(format!(
-                    "tool `{}` requires the scope {scope:?}, which is not a valid scope: a scope \
-                     is non-empty printable ASCII without spaces, `\"` or `\\`",
-                    tool.name
+                    "{noun} `{}` requires the scope {scope:?}, which is not a valid scope: a \
+                     scope is non-empty printable ASCII without spaces, `\"` or `\\`",
+                    target.name
                 )));
             }
         }
@@ -924,6 +1148,56 @@ fn build_method(
             }
         }
     };
+    let mut named_field = |field: &str, allow: bool, key: &str, allow_key: &str, what: &str| {
+        if field.is_empty() {
+            if allow {
+                fail(format!(
+                    "{whose} sets `{allow_key}` without `{key}`; name the request field that \
+                     carries the {what}, or remove it"
+                ));
+            }
+            return None;
+        }
+        if rule.public {
+            fail(format!(
+                "{whose} is public, so there are no scopes to check its {what} against; remove \
+                 `public` or `{key}`"
+            ));
+            return None;
+        }
+        if client_streaming {
+            // The stream guard checks tools per message; resources and prompts it does not,
+            // so a rule that asks for it is refused rather than half enforced.
+            fail(format!(
+                "{whose} streams from the client; `{key}` is checked on unary and \
+                 server-streaming RPCs only"
+            ));
+            return None;
+        }
+        match field_path(&method.input(), field) {
+            Ok(path) => Some(path),
+            Err(problem) => {
+                fail(format!(
+                    "{whose} names the {what} field {field:?}, but {problem}"
+                ));
+                None
+            }
+        }
+    };
+    let resource_field = named_field(
+        &rule.resource_uri_field,
+        rule.allow_undeclared_resources,
+        "resource_uri_field",
+        "allow_undeclared_resources",
+        "resource URI",
+    );
+    let prompt_field = named_field(
+        &rule.prompt_name_field,
+        rule.allow_undeclared_prompts,
+        "prompt_name_field",
+        "allow_undeclared_prompts",
+        "prompt name",
+    );
     let reauth_field = match rule.stream.as_ref().map(|s| s.reauth_token_field.as_str()) {
         Some(field) if !field.is_empty() && client_streaming => {
             if field.contains('.') {
@@ -991,7 +1265,9 @@ fn build_method(
     if !ok {
         return None;
     }
+    let rule_place = overlay_place.unwrap_or_else(|| locator.place(&[&option_path, &path]));
     Some(Method {
+        rule_place,
         name: method.name().to_owned(),
         comments: locator.comments(&path),
         request: resolve_type(method.input().full_name(), service.package_name(), params),
@@ -1006,6 +1282,10 @@ fn build_method(
             message_rate_limit,
             tool_field,
             allow_undeclared_tools: rule.allow_undeclared_tools,
+            resource_field,
+            allow_undeclared_resources: rule.allow_undeclared_resources,
+            prompt_field,
+            allow_undeclared_prompts: rule.allow_undeclared_prompts,
             reauth_field,
         },
     })

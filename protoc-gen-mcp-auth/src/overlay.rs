@@ -21,6 +21,14 @@
 //! # A tool argument message, as `option (mcp_auth.v1.tool) = { ... }` on it would be.
 //! [message."mcp.v1.EchoArgs"]
 //! tool = { name = "echo", scopes = ["echo:say"] }
+//!
+//! # Resource URI prefixes and prompts of a package, as `(mcp_auth.v1.resources)` and
+//! # `(mcp_auth.v1.prompts)` would be.
+//! [resources."mcp.v1"]
+//! "file:///docs/" = { scopes = ["docs:read"] }
+//!
+//! [prompts."mcp.v1"]
+//! summarize = { scopes = ["prompts:summarize"] }
 //! ```
 //!
 //! Every key of a rule is the field of the same name in `mcp_auth/v1/auth.proto`, with the same
@@ -41,7 +49,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::model::{Diagnostic, MethodRule, Place, RateLimitRule, StreamRule, ToolRule};
+use crate::model::{Diagnostic, Kind, MethodRule, Place, RateLimitRule, StreamRule, ToolRule};
 
 /// A parsed overlay file: rules by selector, each with the place it was written.
 #[derive(Debug, Default)]
@@ -54,6 +62,10 @@ pub(crate) struct Overlay {
     pub(crate) services: Vec<Entry<MethodRule>>,
     /// Tool tables by package.
     pub(crate) tools: Vec<Entry<Vec<(ToolRule, Place)>>>,
+    /// Resource tables by package (the rules' `name` is the URI prefix).
+    pub(crate) resources: Vec<Entry<Vec<(ToolRule, Place)>>>,
+    /// Prompt tables by package.
+    pub(crate) prompts: Vec<Entry<Vec<(ToolRule, Place)>>>,
     /// Tool rules of argument messages, by fully qualified message name.
     pub(crate) messages: Vec<Entry<ToolRule>>,
 }
@@ -76,10 +88,17 @@ struct OverlayFile {
     #[serde(default)]
     method: BTreeMap<Spanned<String>, Spanned<RuleToml>>,
     #[serde(default)]
-    tools: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<ToolToml>>>,
+    tools: Table,
+    #[serde(default)]
+    resources: Table,
+    #[serde(default)]
+    prompts: Table,
     #[serde(default)]
     message: BTreeMap<Spanned<String>, Spanned<MessageToml>>,
 }
+
+/// `[tools."pkg"]` (`resources`, `prompts`): entries by name (URI prefix) within packages.
+type Table = BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<ToolToml>>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +119,14 @@ struct RuleToml {
     tool_name_field: String,
     #[serde(default)]
     allow_undeclared_tools: bool,
+    #[serde(default)]
+    resource_uri_field: String,
+    #[serde(default)]
+    allow_undeclared_resources: bool,
+    #[serde(default)]
+    prompt_name_field: String,
+    #[serde(default)]
+    allow_undeclared_prompts: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,39 +294,17 @@ impl Overlay {
                 overlay.methods.push(entry);
             }
         }
-        let mut tables: Vec<_> = parsed.tools.into_iter().collect();
-        tables.sort_by_key(|(package, _)| package.span().start);
-        for (package, tools) in tables {
-            let place = lines.place(package.span().start);
-            let package = package.into_inner();
-            if !package.is_empty() && !is_dotted_name(&package) {
-                diagnostics.push(place.diagnostic(format!(
-                    "`{package}` is not a proto package; name the package whose tools these are, \
-                     e.g. `[tools.\"mcp.v1\"]`"
-                )));
-                continue;
+        for (kind, table) in [
+            (Kind::Tool, parsed.tools),
+            (Kind::Resource, parsed.resources),
+            (Kind::Prompt, parsed.prompts),
+        ] {
+            let entries = table_entries(kind, table, &lines, &mut diagnostics);
+            match kind {
+                Kind::Tool => overlay.tools = entries,
+                Kind::Resource => overlay.resources = entries,
+                Kind::Prompt => overlay.prompts = entries,
             }
-            let mut tools: Vec<_> = tools.into_iter().collect();
-            tools.sort_by_key(|(name, _)| name.span().start);
-            let rules = tools
-                .into_iter()
-                .map(|(name, tool)| {
-                    let place = lines.place(name.span().start);
-                    let tool = tool.into_inner();
-                    let rule = ToolRule {
-                        name: name.into_inner(),
-                        scopes: tool.scopes,
-                        description: tool.description,
-                    };
-                    (rule, place)
-                })
-                .collect();
-            overlay.tools.push(Entry {
-                name: package.clone(),
-                selector: package,
-                rule: rules,
-                place,
-            });
         }
         let mut messages: Vec<_> = parsed.message.into_iter().collect();
         messages.sort_by_key(|(name, _)| name.span().start);
@@ -334,6 +339,15 @@ impl Overlay {
         }
     }
 
+    /// The tables of `kind`, by package.
+    pub(crate) fn table(&self, kind: Kind) -> &[Entry<Vec<(ToolRule, Place)>>] {
+        match kind {
+            Kind::Tool => &self.tools,
+            Kind::Resource => &self.resources,
+            Kind::Prompt => &self.prompts,
+        }
+    }
+
     /// The overlay rule of the RPC `service.method` (fully qualified service name).
     pub(crate) fn method(&self, service: &str, method: &str) -> Option<&Entry<MethodRule>> {
         let name = format!("{service}.{method}");
@@ -349,6 +363,53 @@ impl Overlay {
     pub(crate) fn message(&self, full_name: &str) -> Option<&Entry<ToolRule>> {
         self.messages.iter().find(|entry| entry.name == full_name)
     }
+}
+
+/// The tables of one kind, in file order, with their entries in file order.
+fn table_entries(
+    kind: Kind,
+    table: Table,
+    lines: &Lines<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Entry<Vec<(ToolRule, Place)>>> {
+    let mut tables: Vec<_> = table.into_iter().collect();
+    tables.sort_by_key(|(package, _)| package.span().start);
+    let mut out = Vec::new();
+    for (package, entries) in tables {
+        let place = lines.place(package.span().start);
+        let package = package.into_inner();
+        if !package.is_empty() && !is_dotted_name(&package) {
+            diagnostics.push(place.diagnostic(format!(
+                "`{package}` is not a proto package; name the package whose {} these are, e.g. \
+                 `[{}.\"mcp.v1\"]`",
+                kind.table(),
+                kind.table()
+            )));
+            continue;
+        }
+        let mut entries: Vec<_> = entries.into_iter().collect();
+        entries.sort_by_key(|(name, _)| name.span().start);
+        let rules = entries
+            .into_iter()
+            .map(|(name, entry)| {
+                let place = lines.place(name.span().start);
+                let entry = entry.into_inner();
+                let rule = ToolRule {
+                    name: name.into_inner(),
+                    scopes: entry.scopes,
+                    description: entry.description,
+                };
+                (rule, place)
+            })
+            .collect();
+        out.push(Entry {
+            name: package.clone(),
+            selector: package,
+            rule: rules,
+            place,
+        });
+    }
+    out
 }
 
 /// The option message an overlay rule stands for; `None` (with a diagnostic) when a value has no
@@ -391,6 +452,10 @@ fn method_rule(
         }),
         tool_name_field: rule.tool_name_field,
         allow_undeclared_tools: rule.allow_undeclared_tools,
+        resource_uri_field: rule.resource_uri_field,
+        allow_undeclared_resources: rule.allow_undeclared_resources,
+        prompt_name_field: rule.prompt_name_field,
+        allow_undeclared_prompts: rule.allow_undeclared_prompts,
     })
 }
 
@@ -440,7 +505,8 @@ mod tests {
             [
                 "p.toml:2:1: the policy overlay is not valid: unknown field `scope`, expected one of \
               `public`, `scopes`, `authenticated`, `identity`, `stream`, `rate_limit`, \
-              `tool_name_field`, `allow_undeclared_tools`"
+              `tool_name_field`, `allow_undeclared_tools`, `resource_uri_field`, \
+              `allow_undeclared_resources`, `prompt_name_field`, `allow_undeclared_prompts`"
             ]
         );
         assert_eq!(

@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use heck::ToSnakeCase;
 
-use crate::model::{Access, Method, Package, Service, sanitize};
+use crate::model::{Access, Kind, Method, Package, Service, sanitize};
 
 /// The name of the file generated for `package`, named like protoc-gen-prost's `<package>.rs`
 /// beside it (`_` for no package). The build.rs builder renames it to prost-build's module
@@ -76,13 +76,26 @@ fn render_service(out: &mut String, package: &Package, service: &Service) {
         format!("{}.{}", package.name, service.name)
     };
     let _ = writeln!(out, "    service {qualified} {{");
-    let calls_tools = service.methods.iter().any(|m| m.rule.tool_field.is_some());
-    if calls_tools && !package.tools.is_empty() {
-        out.push_str("        tools {\n");
-        for (tool, _) in &package.tools {
-            docs(out, "            ", &tool.description);
-            let scopes: Vec<String> = tool.scopes.iter().map(|s| format!("{s:?}")).collect();
-            let _ = writeln!(out, "            {:?}: [{}],", tool.name, scopes.join(", "));
+    // The package's tables, each only where an RPC of the service names one of its kind.
+    for kind in Kind::ALL {
+        let named = service
+            .methods
+            .iter()
+            .any(|m| kind.field(&m.rule).is_some());
+        let targets = package.targets(kind);
+        if !named || targets.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "        {} {{", kind.table());
+        for (target, _) in targets {
+            docs(out, "            ", &target.description);
+            let scopes: Vec<String> = target.scopes.iter().map(|s| format!("{s:?}")).collect();
+            let _ = writeln!(
+                out,
+                "            {:?}: [{}],",
+                target.name,
+                scopes.join(", ")
+            );
         }
         out.push_str("        }\n\n");
     }
@@ -118,6 +131,18 @@ fn render_method(out: &mut String, method: &Method) {
     }
     if rule.allow_undeclared_tools {
         fields.push("allow_undeclared_tools".to_owned());
+    }
+    if let Some(field) = &rule.resource_field {
+        fields.push(format!("resource: {field}"));
+    }
+    if rule.allow_undeclared_resources {
+        fields.push("allow_undeclared_resources".to_owned());
+    }
+    if let Some(field) = &rule.prompt_field {
+        fields.push(format!("prompt: {field}"));
+    }
+    if rule.allow_undeclared_prompts {
+        fields.push("allow_undeclared_prompts".to_owned());
     }
     if let Some(field) = &rule.reauth_field {
         fields.push(format!("reauth: {field}"));

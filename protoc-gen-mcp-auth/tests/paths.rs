@@ -21,6 +21,7 @@ const PASS: &[&str] = &[
     "fixtures/identity.proto",
     "fixtures/limits.proto",
     "fixtures/tools.proto",
+    "fixtures/resources.proto",
 ];
 
 fn repo() -> PathBuf {
@@ -82,7 +83,7 @@ fn builder_output() -> BTreeMap<String, String> {
 #[test]
 fn builder_output_matches_the_golden_files() {
     let files = builder_output();
-    assert_eq!(files.len(), 10, "one file per package: {:?}", files.keys());
+    assert_eq!(files.len(), 11, "one file per package: {:?}", files.keys());
     let mut rewritten = Vec::new();
     for (name, content) in &files {
         if !check_or_rewrite(&golden_dir().join(name), content) {
@@ -219,13 +220,18 @@ fn overlay_root() -> PathBuf {
 #[test]
 fn overlay_rules_generate_the_same_code_as_proto_options() {
     let root = overlay_root().join("same");
-    let protos = ["fixtures/tools.proto", "fixtures/defaults.proto"].map(|p| root.join(p));
+    let protos = [
+        "fixtures/tools.proto",
+        "fixtures/defaults.proto",
+        "fixtures/resources.proto",
+    ]
+    .map(|p| root.join(p));
     let files = Builder::new()
         .overlay(root.join("same.overlay.toml"))
         .generate(&protos, &[&root])
         .unwrap_or_else(|e| panic!("{e}"));
     let annotated = builder_output();
-    assert_eq!(files.len(), 2);
+    assert_eq!(files.len(), 3);
     for file in files {
         assert_eq!(
             file.content, annotated[&file.name],
@@ -285,7 +291,11 @@ fn protoc_takes_the_overlay_as_a_parameter() {
         ))
         .arg(format!("--mcp-auth_out={}", out.display()))
         .arg(format!("-I{}", root.display()))
-        .args(["fixtures/tools.proto", "fixtures/defaults.proto"])
+        .args([
+            "fixtures/tools.proto",
+            "fixtures/defaults.proto",
+            "fixtures/resources.proto",
+        ])
         .output()
         .expect("protoc is installed");
     assert!(
@@ -295,7 +305,7 @@ fn protoc_takes_the_overlay_as_a_parameter() {
     );
     let annotated = builder_output();
     let files = read_dir_files(&out);
-    assert_eq!(files.len(), 2);
+    assert_eq!(files.len(), 3);
     for (name, content) in files {
         assert_eq!(content, annotated[&name], "{name}");
     }
@@ -544,6 +554,10 @@ pub mod fixtures {
     pub mod r#type {
         include!("gen/fixtures.type.rs");
         include!("gen/fixtures.type.mcp_auth.rs");
+    }
+    pub mod resources {
+        include!("gen/fixtures.resources.rs");
+        include!("gen/fixtures.resources.mcp_auth.rs");
     }
     pub mod nested {
         pub mod v1 {

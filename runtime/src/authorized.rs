@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::claims::Claims;
 use crate::mtls::PeerIdentity;
 use crate::policy::{MethodPolicy, Policy, ServicePolicy};
-use crate::tools::{GrantedScopes, ToolPolicy};
+use crate::tools::{GrantedScopes, PromptPolicy, ResourcePolicy, ToolPolicy};
 
 /// Proof that the caller passed the checks of the RPC named by `P`.
 ///
@@ -95,6 +95,37 @@ impl<C: Claims, P: Policy> Authorized<C, P> {
             .tools
             .iter()
             .filter(|tool| self.may_call(tool))
+            .collect()
+    }
+
+    /// Whether the caller may read the resource at `uri` of `service`: its longest declared
+    /// prefix exists and the caller holds every scope it needs. A URI under no declared prefix
+    /// is `false` here, whatever `allow_undeclared_resources` says: filter `ListResources` with
+    /// it so a caller only sees what it may read.
+    pub fn may_read_resource(&self, service: &ServicePolicy, uri: &str) -> bool {
+        service
+            .resources
+            .iter()
+            .filter(|r| uri.starts_with(r.uri_prefix))
+            .max_by_key(|r| r.uri_prefix.len())
+            .is_some_and(|r| r.scopes.iter().all(|scope| self.has_scope(scope)))
+    }
+
+    /// The resource prefixes of `service` the caller may read.
+    pub fn readable_resources(&self, service: &ServicePolicy) -> Vec<&'static ResourcePolicy> {
+        service
+            .resources
+            .iter()
+            .filter(|r| r.scopes.iter().all(|scope| self.has_scope(scope)))
+            .collect()
+    }
+
+    /// The prompts of `service` the caller may get: what `ListPrompts` should show it.
+    pub fn usable_prompts(&self, service: &ServicePolicy) -> Vec<&'static PromptPolicy> {
+        service
+            .prompts
+            .iter()
+            .filter(|p| p.scopes.iter().all(|scope| self.has_scope(scope)))
             .collect()
     }
 

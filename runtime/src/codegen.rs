@@ -11,7 +11,9 @@ pub use crate::policy::{
     StreamChecks,
 };
 pub use crate::stream::{Expiry, StreamHooks};
-pub use crate::tools::{ToolPolicy, ToolRules};
+pub use crate::tools::{
+    PromptPolicy, PromptRules, ResourcePolicy, ResourceRules, ToolPolicy, ToolRules,
+};
 pub use crate::{
     Authorized, Authorizer, Claims, ExpiringStream, GuardedStream, Public, StandardClaims,
 };

@@ -42,6 +42,12 @@ pub enum AuthError {
     /// The call names a tool that no rule declares (or no tool at all).
     #[error("tool not allowed: {0}")]
     ToolNotAllowed(String),
+    /// The call reads a resource no rule covers (or names none, or names it ambiguously).
+    #[error("resource not allowed: {0}")]
+    ResourceNotAllowed(String),
+    /// The call gets a prompt no rule declares (or names none).
+    #[error("prompt not allowed: {0}")]
+    PromptNotAllowed(String),
     /// A routing header MCP clients send for proxies (`mcp_tool`, `mcp_resource`, `mcp_prompt`)
     /// is present but does not name what the request body names (or is given twice, or is not
     /// text): whatever a proxy routed and authorized on, it was not this call.
@@ -82,6 +88,12 @@ impl AuthError {
             }
             Self::ToolNotAllowed(_) => {
                 return Status::permission_denied("tool not allowed");
+            }
+            Self::ResourceNotAllowed(_) => {
+                return Status::permission_denied("resource not allowed");
+            }
+            Self::PromptNotAllowed(_) => {
+                return Status::permission_denied("prompt not allowed");
             }
             // INVALID_ARGUMENT, not PERMISSION_DENIED: the request contradicts itself whoever
             // sends it, and no other credential would make it acceptable.
@@ -134,6 +146,8 @@ impl AuthError {
             Self::RateLimited { .. } => "rate_limited",
             Self::RateLimiterUnavailable(_) => "rate_limiter_unavailable",
             Self::ToolNotAllowed(_) => "tool_not_allowed",
+            Self::ResourceNotAllowed(_) => "resource_not_allowed",
+            Self::PromptNotAllowed(_) => "prompt_not_allowed",
             Self::RoutingMismatch { .. } => "routing_mismatch",
             Self::InsufficientScope { .. } => "insufficient_scope",
         }

@@ -122,6 +122,10 @@ pub struct MethodPolicy {
     pub message_rate_limit: Option<RateLimit>,
     /// The tool checks of an RPC whose calls (or stream messages) name an MCP tool.
     pub tools: Option<crate::tools::ToolRules>,
+    /// The resource checks of an RPC whose calls name an MCP resource by URI.
+    pub resources: Option<crate::tools::ResourceRules>,
+    /// The prompt checks of an RPC whose calls name an MCP prompt.
+    pub prompts: Option<crate::tools::PromptRules>,
 }
 
 impl MethodPolicy {
@@ -155,6 +159,10 @@ pub struct ServicePolicy {
     pub methods: &'static [MethodPolicy],
     /// The MCP tools its RPCs carry, in declaration order.
     pub tools: &'static [crate::tools::ToolPolicy],
+    /// The MCP resource prefixes its RPCs read, in declaration order.
+    pub resources: &'static [crate::tools::ResourcePolicy],
+    /// The MCP prompts its RPCs get, in declaration order.
+    pub prompts: &'static [crate::tools::PromptPolicy],
 }
 
 impl ServicePolicy {

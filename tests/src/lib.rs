@@ -39,6 +39,9 @@ pub mod fixtures {
     pub mod r#type {
         mcp_auth::include_proto!("fixtures.r#type");
     }
+    pub mod resources {
+        mcp_auth::include_proto!("fixtures.resources");
+    }
     /// The MCP-shaped proto, whose policy is all in an overlay.
     pub mod mcp {
         // Service `Mcp` gets the module `mcp_auth`, which shadows the crate in this module:

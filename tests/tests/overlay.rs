@@ -29,11 +29,24 @@ impl Mcp {
 impl auth::Mcp for Mcp {
     async fn list_resources(
         &self,
-        _auth: Authorized<C, auth::policy::ListResources>,
+        auth: Authorized<C, auth::policy::ListResources>,
         _request: Request<mcp::ListResourcesRequest>,
     ) -> Result<Response<mcp::ListResourcesResponse>, Status> {
         self.ran("list_resources".into());
-        Ok(Response::new(mcp::ListResourcesResponse::default()))
+        // Only what the caller may read.
+        let resources = CATALOG
+            .iter()
+            .filter(|uri| auth.may_read_resource(&auth::POLICY, uri))
+            .map(|uri| mcp::Resource {
+                uri: (*uri).into(),
+                ..Default::default()
+            })
+            .collect();
+        Ok(Response::new(mcp::ListResourcesResponse {
+            common: None,
+            resources,
+            ttl: None,
+        }))
     }
 
     async fn read_resource(
@@ -64,11 +77,22 @@ impl auth::Mcp for Mcp {
 
     async fn list_prompts(
         &self,
-        _auth: Authorized<C, auth::policy::ListPrompts>,
+        auth: Authorized<C, auth::policy::ListPrompts>,
         _request: Request<mcp::ListPromptsRequest>,
     ) -> Result<Response<mcp::ListPromptsResponse>, Status> {
         self.ran("list_prompts".into());
-        Ok(Response::new(mcp::ListPromptsResponse::default()))
+        let prompts = auth
+            .usable_prompts(&auth::POLICY)
+            .into_iter()
+            .map(|prompt| mcp::Prompt {
+                name: prompt.name.into(),
+                description: prompt.description.into(),
+            })
+            .collect();
+        Ok(Response::new(mcp::ListPromptsResponse {
+            common: None,
+            prompts,
+        }))
     }
 
     async fn get_prompt(
@@ -124,6 +148,14 @@ impl auth::Mcp for Mcp {
         Ok(Response::new(mcp::CompletionResponse::default()))
     }
 }
+
+/// The resources the server has.
+const CATALOG: &[&str] = &[
+    "file:///docs/guide.md",
+    "file:///docs/internal/roadmap.md",
+    "file:///home/alice/notes.md",
+    "https://status.example/today",
+];
 
 struct Harness {
     client: mcp::mcp_client::McpClient<Channel>,
@@ -331,4 +363,136 @@ async fn every_rpc_is_covered_by_the_overlay() {
         h.ran(),
         ["complete", "list_resources", "list_resource_templates"]
     );
+}
+
+fn read(uri: &str) -> mcp::ReadResourceRequest {
+    mcp::ReadResourceRequest {
+        common: None,
+        uri: uri.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_resource_needs_the_scopes_of_its_longest_declared_prefix() {
+    let mut h = start().await;
+    let reader = token("mcp:list resources:read docs:read", 600);
+
+    let listed: Vec<String> = h
+        .client
+        .list_resources(with_token(mcp::ListResourcesRequest::default(), &reader))
+        .await
+        .unwrap()
+        .into_inner()
+        .resources
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
+    assert_eq!(
+        listed,
+        ["file:///docs/guide.md", "https://status.example/today"]
+    );
+
+    for uri in ["file:///docs/guide.md", "https://status.example/today"] {
+        h.client
+            .read_resource(with_token(read(uri), &reader))
+            .await
+            .unwrap_or_else(|status| panic!("{uri}: {status:?}"));
+    }
+    // The longer prefix `file:///docs/internal/` needs `docs:internal` too.
+    let status = h
+        .client
+        .read_resource(with_token(
+            read("file:///docs/internal/roadmap.md"),
+            &reader,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        status.metadata().get("www-authenticate").unwrap(),
+        r#"Bearer error="insufficient_scope", scope="docs:read docs:internal""#
+    );
+    // Under no declared prefix, or written so that a prefix would match what it is not.
+    for uri in [
+        "file:///home/alice/notes.md",
+        "file:///docs/../home/alice/notes.md",
+        "file:///docs/%2e%2e/home/alice/notes.md",
+        "file:///docs/internal/../guide.md",
+        "",
+    ] {
+        let status = h
+            .client
+            .read_resource(with_token(read(uri), &reader))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{uri}");
+        assert_eq!(status.message(), "resource not allowed", "{uri}");
+    }
+    let insider = token("resources:read docs:read docs:internal", 600);
+    h.client
+        .read_resource(with_token(
+            read("file:///docs/internal/roadmap.md"),
+            &insider,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.ran(),
+        [
+            "list_resources",
+            "read_resource file:///docs/guide.md",
+            "read_resource https://status.example/today",
+            "read_resource file:///docs/internal/roadmap.md",
+        ]
+    );
+}
+
+fn prompt(name: &str) -> mcp::GetPromptRequest {
+    mcp::GetPromptRequest {
+        common: None,
+        name: name.into(),
+        arguments: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn a_prompt_needs_its_own_scopes_and_unknown_prompts_are_refused() {
+    let mut h = start().await;
+    let summarizer = token("mcp:list prompts:get prompts:summarize", 600);
+    let listed: Vec<String> = h
+        .client
+        .list_prompts(with_token(mcp::ListPromptsRequest::default(), &summarizer))
+        .await
+        .unwrap()
+        .into_inner()
+        .prompts
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(listed, ["summarize"]);
+
+    h.client
+        .get_prompt(with_token(prompt("summarize"), &summarizer))
+        .await
+        .unwrap();
+    let status = h
+        .client
+        .get_prompt(with_token(prompt("review_code"), &summarizer))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(
+        status.metadata().get("www-authenticate").unwrap(),
+        r#"Bearer error="insufficient_scope", scope="prompts:review""#
+    );
+    for name in ["Summarize", "exfiltrate", ""] {
+        let status = h
+            .client
+            .get_prompt(with_token(prompt(name), &summarizer))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{name}");
+        assert_eq!(status.message(), "prompt not allowed", "{name}");
+    }
+    assert_eq!(h.ran(), ["list_prompts", "get_prompt summarize"]);
 }

@@ -1,5 +1,6 @@
-//! Routing metadata: MCP clients repeat the tool's name in `mcp_tool` metadata so proxies can
-//! route and authorize on it. When it is present and names something else than the body, a
+//! Routing metadata: MCP clients repeat the tool's name in `mcp_tool` metadata (the resource's
+//! URI in `mcp_resource`, the prompt's name in `mcp_prompt`) so proxies can route and authorize
+//! on it. When it is present and names something else than the body, a
 //! proxy decided on another call than the one the server would run: the call is refused with
 //! `INVALID_ARGUMENT` before any handler, on unary calls and on every message of a stream.
 
@@ -324,4 +325,82 @@ async fn a_stream_opened_for_one_tool_ends_at_a_message_for_another() {
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(seen.handled(), ["stream read_file"]);
     assert_eq!(seen.denials(), ["routing_mismatch"]);
+}
+
+#[tokio::test]
+async fn resource_and_prompt_headers_must_agree_with_the_body_too() {
+    let (channel, seen) = start().await;
+    let mut client = mcp::mcp_client::McpClient::new(channel);
+    let caller = token(
+        "resources:read docs:read prompts:get prompts:summarize",
+        600,
+    );
+    let read = |uri: &str| mcp::ReadResourceRequest {
+        common: None,
+        uri: uri.into(),
+    };
+    let prompt = |name: &str| mcp::GetPromptRequest {
+        common: None,
+        name: name.into(),
+        arguments: Default::default(),
+    };
+
+    client
+        .read_resource(routed(
+            with_token(read("file:///docs/a.md"), &caller),
+            "mcp_resource",
+            &[b"file:///docs/a.md"],
+        ))
+        .await
+        .unwrap();
+    let status = client
+        .read_resource(routed(
+            with_token(read("file:///docs/internal/b.md"), &caller),
+            "mcp_resource",
+            &[b"file:///docs/a.md"],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "the `mcp_resource` metadata does not match the request"
+    );
+
+    client
+        .get_prompt(routed(
+            with_token(prompt("summarize"), &caller),
+            "mcp_prompt",
+            &[b"summarize"],
+        ))
+        .await
+        .unwrap();
+    let status = client
+        .get_prompt(routed(
+            with_token(prompt("summarize"), &caller),
+            "mcp_prompt",
+            &[b"review_code"],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    // A header of another kind is not compared: `mcp_tool` on GetPrompt names no prompt.
+    client
+        .get_prompt(routed(
+            with_token(prompt("summarize"), &caller),
+            "mcp_tool",
+            &[b"anything"],
+        ))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        seen.handled(),
+        [
+            "read file:///docs/a.md",
+            "prompt summarize",
+            "prompt summarize"
+        ]
+    );
+    assert_eq!(seen.denials(), ["routing_mismatch"; 2]);
 }

@@ -14,11 +14,27 @@
             "delete_file": ["files:write", "files:delete"],
         }
 
+        resources {
+            /// Product documentation.
+            "file:///docs/": ["docs:read"],
+            /// Internal notes.
+            "file:///docs/internal/": ["docs:read", "docs:internal"],
+            /// Public status pages.
+            "https://status.example/": [],
+        }
+
+        prompts {
+            /// Summarize a document.
+            "summarize": ["prompts:summarize"],
+            /// Review a change.
+            "review_code": ["prompts:review"],
+        }
+
         /// Lists the resources.
         rpc ListResources(ListResourcesRequest) returns (ListResourcesResponse) { scopes: ["mcp:list"] }
 
         /// Reads one resource. Clients send its URI in the `mcp_resource` metadata too, for proxies.
-        rpc ReadResource(ReadResourceRequest) returns (ReadResourceResponse) { scopes: ["resources:read"] }
+        rpc ReadResource(ReadResourceRequest) returns (ReadResourceResponse) { scopes: ["resources:read"], resource: uri }
 
         /// Lists the resource templates.
         rpc ListResourceTemplates(ListResourceTemplatesRequest) returns (ListResourceTemplatesResponse) { scopes: ["mcp:list"] }
@@ -27,7 +43,7 @@
         rpc ListPrompts(ListPromptsRequest) returns (ListPromptsResponse) { scopes: ["mcp:list"] }
 
         /// Gets one prompt. Clients send its name in the `mcp_prompt` metadata too, for proxies.
-        rpc GetPrompt(GetPromptRequest) returns (GetPromptResponse) { scopes: ["prompts:get"] }
+        rpc GetPrompt(GetPromptRequest) returns (GetPromptResponse) { scopes: ["prompts:get"], prompt: name }
 
         /// Lists the tools.
         rpc ListTools(ListToolsRequest) returns (ListToolsResponse) { scopes: ["mcp:list"] }
