@@ -28,6 +28,7 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     extern_paths: Vec<(String, String)>,
     overlay: Option<PathBuf>,
+    reports: Vec<crate::ReportFormat>,
     build_client: bool,
     build_messages_and_services: bool,
     emit_rerun_if_changed: bool,
@@ -92,6 +93,7 @@ impl Builder {
             out_dir: None,
             extern_paths: Vec::new(),
             overlay: None,
+            reports: Vec::new(),
             build_client: false,
             build_messages_and_services: true,
             emit_rerun_if_changed: true,
@@ -159,6 +161,18 @@ impl Builder {
         self
     }
 
+    /// Also writes a policy report per package in `format` (the plugin's `report=markdown`,
+    /// `report=json`): every RPC, tool, resource prefix and prompt with what it requires and
+    /// where its rule was written, as `<package>.mcp_auth.md` or `.mcp_auth.json`. Call it
+    /// once per format. [`Builder::generate`] returns the reports with the code; commit them and
+    /// compare in a test to review policy changes in pull requests.
+    pub fn report(mut self, format: crate::ReportFormat) -> Self {
+        if !self.reports.contains(&format) {
+            self.reports.push(format);
+        }
+        self
+    }
+
     /// Also generates tonic clients (off by default).
     pub fn build_client(mut self, enable: bool) -> Self {
         self.build_client = enable;
@@ -214,16 +228,19 @@ impl Builder {
         }
         for file in self.generate_from(&compiled)? {
             // Beside tonic-prost-build's `<module>.rs`, under the same module naming.
-            let package = file.name.trim_end_matches(".mcp_auth.rs");
+            let (package, suffix) = [".mcp_auth.rs", ".mcp_auth.md", ".mcp_auth.json"]
+                .into_iter()
+                .find_map(|suffix| Some((file.name.strip_suffix(suffix)?, suffix)))
+                .unwrap_or((file.name.as_str(), ""));
             let package = if package == "_" { "" } else { package };
-            let name = crate::render::prost_build_file_name(package, ".mcp_auth.rs");
+            let name = crate::render::prost_build_file_name(package, suffix);
             std::fs::write(out_dir.join(name), file.content)?;
         }
         Ok(())
     }
 
-    /// Compiles `protos` and returns the authorization files without writing anything (what
-    /// `compile` writes beside tonic-prost-build's output).
+    /// Compiles `protos` and returns the authorization files (and the reports asked for)
+    /// without writing anything (what `compile` writes beside tonic-prost-build's output).
     pub fn generate(
         &self,
         protos: &[impl AsRef<Path>],
@@ -237,6 +254,7 @@ impl Builder {
         let params = crate::Parameters {
             extern_paths: self.extern_paths.clone(),
             overlay: self.overlay.clone(),
+            reports: self.reports.clone(),
         };
         // The plugin's own decoding, so both paths read the same descriptors.
         let request = crate::request_from_descriptor_set(&compiled.set, &compiled.names, "")

@@ -5,6 +5,7 @@ mod model;
 mod overlay;
 mod params;
 mod render;
+mod report;
 mod request;
 
 use prost::Message;
@@ -12,7 +13,7 @@ use prost_types::compiler::{CodeGeneratorResponse, code_generator_response};
 
 pub use builder::{BuildError, Builder, GeneratedFile};
 pub use model::Diagnostic;
-pub use params::{InvalidParameter, Parameters};
+pub use params::{InvalidParameter, Parameters, ReportFormat};
 pub use request::{RequestError, request_from_descriptor_set};
 
 /// The options proto, `mcp_auth/v1/auth.proto`, as shipped with this plugin.
@@ -77,12 +78,24 @@ pub(crate) fn generate_with(
         overlay.as_ref(),
     )
     .map_err(lines)?;
-    Ok(packages
-        .iter()
-        .map(|package| code_generator_response::File {
+    let mut files = Vec::new();
+    for package in &packages {
+        files.push(code_generator_response::File {
             name: Some(render::file_name(&package.name)),
             content: Some(render::package(package)),
             ..Default::default()
-        })
-        .collect())
+        });
+        for &format in &params.reports {
+            files.push(code_generator_response::File {
+                name: Some(report::file_name(&package.name, format)),
+                content: Some(report::render(
+                    package,
+                    overlay.as_ref().map(|o| o.file.as_str()),
+                    format,
+                )),
+                ..Default::default()
+            });
+        }
+    }
+    Ok(files)
 }

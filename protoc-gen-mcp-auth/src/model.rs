@@ -122,6 +122,8 @@ pub(crate) struct Method {
     /// Where its rule was written (its own, or its service's default): a proto option or an
     /// overlay line.
     pub(crate) rule_place: Place,
+    /// Whether the rule is its service's default.
+    pub(crate) inherited: bool,
 }
 
 #[derive(Debug)]
@@ -446,10 +448,11 @@ impl Extensions {
     }
 }
 
-/// A service default and, when it comes from an overlay, where it was written there.
+/// A service default and where it was written (the proto's service option, or an overlay's
+/// `pkg.Service.*` rule).
 struct ServiceDefault {
     rule: MethodRule,
-    overlay: Option<Place>,
+    place: Place,
 }
 
 /// Builds the model of every package in `files_to_generate`, with the rules of `overlay` on top
@@ -915,16 +918,16 @@ fn build_service(
             // Go on with the proto's, to report the RPCs' own conflicts too.
             Some(ServiceDefault {
                 rule,
-                overlay: None,
+                place: locator.place(&[&with_option(&service_path), &service_path]),
             })
         }
         (Some(rule), None) => Some(ServiceDefault {
             rule,
-            overlay: None,
+            place: locator.place(&[&with_option(&service_path), &service_path]),
         }),
         (None, Some(entry)) => Some(ServiceDefault {
             rule: entry.rule.clone(),
-            overlay: Some(entry.place.clone()),
+            place: entry.place.clone(),
         }),
         (None, None) => None,
     };
@@ -990,13 +993,13 @@ fn build_method(
             )));
             return None;
         }
-        (Some(rule), None) => Some((rule, None)),
-        (None, Some(entry)) => Some((entry.rule.clone(), Some(entry.place.clone()))),
+        (Some(rule), None) => Some((rule, locator.place(&[&option_path, &path]))),
+        (None, Some(entry)) => Some((entry.rule.clone(), entry.place.clone())),
         (None, None) => None,
     };
     let inherited = own.is_none();
-    let Some((rule, overlay_place)) =
-        own.or_else(|| default.map(|d| (d.rule.clone(), d.overlay.clone())))
+    let Some((rule, rule_place)) =
+        own.or_else(|| default.map(|d| (d.rule.clone(), d.place.clone())))
     else {
         let import = if extensions.method.is_none() && overlay.is_none() {
             "import \"mcp_auth/v1/auth.proto\" and "
@@ -1026,9 +1029,12 @@ fn build_method(
         return None;
     };
     let mut error = |message: String| {
-        diagnostics.push(match &overlay_place {
-            Some(place) => place.diagnostic(message),
-            None => locator.diagnostic(&[&option_path, &path], message),
+        // A proto rule's problems are reported at the RPC (the fix may be to give it its own
+        // rule); an overlay rule's at its line in the overlay.
+        diagnostics.push(if rule_place.overlay {
+            rule_place.diagnostic(message)
+        } else {
+            locator.diagnostic(&[&option_path, &path], message)
         });
     };
     let whose = if inherited {
@@ -1265,9 +1271,9 @@ fn build_method(
     if !ok {
         return None;
     }
-    let rule_place = overlay_place.unwrap_or_else(|| locator.place(&[&option_path, &path]));
     Some(Method {
         rule_place,
+        inherited,
         name: method.name().to_owned(),
         comments: locator.comments(&path),
         request: resolve_type(method.input().full_name(), service.package_name(), params),

@@ -13,6 +13,29 @@ pub struct Parameters {
     /// [`Builder::overlay`](crate::Builder::overlay) for the format). A relative path is
     /// relative to the working directory of protoc or buf. At most one.
     pub overlay: Option<PathBuf>,
+    /// `report=markdown`, `report=json`: also write a policy report per package,
+    /// `<package>.mcp_auth.md` or `<package>.mcp_auth.json` (give both for both).
+    pub reports: Vec<ReportFormat>,
+}
+
+/// The format of the policy report: every RPC, tool, resource prefix and prompt with what it
+/// requires and where its rule was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportFormat {
+    /// A Markdown page of tables, for code review (`<package>.mcp_auth.md`).
+    Markdown,
+    /// JSON, for audit tooling (`<package>.mcp_auth.json`).
+    Json,
+}
+
+impl ReportFormat {
+    /// The file extension of the format, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Markdown => "md",
+            Self::Json => "json",
+        }
+    }
 }
 
 /// A parameter this plugin does not understand.
@@ -38,6 +61,17 @@ impl FromStr for Parameters {
                 }
                 Some(("overlay", path)) if !path.is_empty() && parameters.overlay.is_none() => {
                     parameters.overlay = Some(PathBuf::from(path));
+                }
+                Some(("report", format)) => {
+                    let format = match format {
+                        "markdown" => ReportFormat::Markdown,
+                        "json" => ReportFormat::Json,
+                        _ => return Err(InvalidParameter(item.to_owned())),
+                    };
+                    if parameters.reports.contains(&format) {
+                        return Err(InvalidParameter(item.to_owned()));
+                    }
+                    parameters.reports.push(format);
                 }
                 _ => return Err(InvalidParameter(item.to_owned())),
             }
@@ -65,6 +99,12 @@ mod tests {
         );
         assert_eq!(Parameters::from_str(""), Ok(Parameters::default()));
         assert_eq!(
+            Parameters::from_str("report=json,report=markdown")
+                .unwrap()
+                .reports,
+            [ReportFormat::Json, ReportFormat::Markdown]
+        );
+        assert_eq!(
             Parameters::from_str("overlay=policy/mcp overlay.toml")
                 .unwrap()
                 .overlay,
@@ -80,6 +120,9 @@ mod tests {
             "extern_path=.a=::b,\"quoted=\\\\back\"",
             "overlay=",
             "overlay=a.toml,overlay=b.toml",
+            "report=md",
+            "report=",
+            "report=json,report=json",
         ] {
             assert!(Parameters::from_str(bad).is_err(), "{bad} was accepted");
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use protoc_gen_mcp_auth::{BuildError, Builder};
+use protoc_gen_mcp_auth::{BuildError, Builder, ReportFormat};
 
 const PASS: &[&str] = &[
     "fixtures/echo.proto",
@@ -242,7 +242,8 @@ fn overlay_rules_generate_the_same_code_as_proto_options() {
 }
 
 /// The proto of the MCP gRPC transport's shape has no option: without its overlay every RPC is
-/// uncovered, with it the output is checked against the golden files in tests/golden/overlay.
+/// uncovered, with it the output and its policy reports (Markdown and JSON) are checked against
+/// the golden files in tests/golden/overlay.
 #[test]
 fn the_mcp_shaped_proto_is_covered_by_its_overlay_alone() {
     let root = overlay_root().join("mcp");
@@ -260,6 +261,8 @@ fn the_mcp_shaped_proto_is_covered_by_its_overlay_alone() {
     }
     let files = Builder::new()
         .overlay(root.join("mcp.overlay.toml"))
+        .report(ReportFormat::Markdown)
+        .report(ReportFormat::Json)
         .generate(&proto, &[&root])
         .unwrap_or_else(|e| panic!("{e}"));
     let golden = golden_dir().join("overlay");
@@ -269,11 +272,52 @@ fn the_mcp_shaped_proto_is_covered_by_its_overlay_alone() {
             rewritten.push(file.name.clone());
         }
     }
-    assert_eq!(files.len(), 1);
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fixtures.mcp.mcp_auth.rs",
+            "fixtures.mcp.mcp_auth.md",
+            "fixtures.mcp.mcp_auth.json"
+        ]
+    );
     assert!(
         rewritten.is_empty(),
         "golden files rewritten: {rewritten:?}; review with `git diff tests/golden/overlay`"
     );
+}
+
+/// The report parameters of the plugin give the same reports as the builder.
+#[test]
+fn protoc_writes_the_same_reports() {
+    let root = overlay_root().join("mcp");
+    let out = scratch("protoc-report");
+    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
+        .arg(format!(
+            "--plugin=protoc-gen-mcp-auth={}",
+            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
+        ))
+        .arg(format!(
+            "--mcp-auth_opt=report=json,report=markdown,overlay={}",
+            root.join("mcp.overlay.toml").display()
+        ))
+        .arg(format!("--mcp-auth_out={}", out.display()))
+        .arg(format!("-I{}", root.display()))
+        .arg("fixtures/mcp/mcp.proto")
+        .output()
+        .expect("protoc is installed");
+    assert!(
+        output.status.success(),
+        "protoc failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for name in ["fixtures.mcp.mcp_auth.md", "fixtures.mcp.mcp_auth.json"] {
+        assert_eq!(
+            std::fs::read_to_string(out.join(name)).unwrap(),
+            std::fs::read_to_string(golden_dir().join("overlay").join(name)).unwrap(),
+            "{name}"
+        );
+    }
 }
 
 #[test]
