@@ -60,6 +60,7 @@ struct Cli {
     command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Lists the tools this token may call.
@@ -90,6 +91,7 @@ enum Command {
     },
 }
 
+/// Runs the command; a refused or failed call exits with 1.
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -102,6 +104,7 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Connects, puts the token on every call, runs the subcommand and prints its answer.
 async fn run(cli: Cli) -> Result<(), String> {
     let token = match (&cli.token, &cli.token_file) {
         (Some(token), _) => Some(token.trim().to_owned()),
@@ -179,6 +182,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens a tool stream, sends the `--call`s (or stdin's JSON lines) and prints each reply as
+/// a JSON line until the server ends the stream.
 async fn stream(
     client: &mut McpServiceClient<tonic::transport::Channel>,
     token: Option<&str>,
@@ -265,6 +270,7 @@ async fn stream(
     outcome
 }
 
+/// One stdin line as a stream message; `n` numbers messages without a `request_id`.
 fn parse_stream_line(line: &str, n: usize) -> Result<ToolStreamRequest, String> {
     let value: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let text = |key: &str| {
@@ -290,6 +296,7 @@ fn parse_stream_line(line: &str, n: usize) -> Result<ToolStreamRequest, String> 
     })
 }
 
+/// `--args` (a JSON object) as the tool's `Struct` arguments.
 fn parse_arguments(args: &str) -> Result<Option<prost_types::Struct>, String> {
     let value: Value =
         serde_json::from_str(args).map_err(|e| format!("arguments {args:?}: {e}"))?;
@@ -298,6 +305,7 @@ fn parse_arguments(args: &str) -> Result<Option<prost_types::Struct>, String> {
         .map_err(|e| format!("arguments {args:?}: {e}"))
 }
 
+/// A tool's result as JSON: its content and its structured content.
 fn result_json(result: &CallToolResponse) -> Value {
     json!({
         "content": result.content.iter().map(|c| json!({"type": c.r#type, "text": c.text})).collect::<Vec<_>>(),
@@ -305,6 +313,7 @@ fn result_json(result: &CallToolResponse) -> Value {
     })
 }
 
+/// Prints `value` as pretty JSON on stdout.
 fn print(value: &Value) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(

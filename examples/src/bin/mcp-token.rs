@@ -26,6 +26,7 @@ struct Cli {
     command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Writes a new ES256 (P-256) private key, PKCS#8 PEM, readable by its owner only.
@@ -48,6 +49,7 @@ enum Command {
     Mint(MintArgs),
 }
 
+/// The key of `jwks` and `public-key`.
 #[derive(Debug, Args)]
 struct KeyArgs {
     /// The ES256 private key (PKCS#8 PEM).
@@ -58,6 +60,7 @@ struct KeyArgs {
     kid: Option<String>,
 }
 
+/// What `mint` signs with and what the token says.
 #[derive(Debug, Args)]
 struct MintArgs {
     /// The ES256 private key (PKCS#8 PEM) to sign with.
@@ -92,6 +95,7 @@ struct MintArgs {
     audience: String,
 }
 
+/// Runs the subcommand; prints its output, or the error and exits with 2.
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(output) => {
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
     }
 }
 
+/// What the subcommand prints.
 fn run(cli: Cli) -> Result<String, String> {
     match cli.command {
         Command::Keygen { out } => {
@@ -154,10 +159,12 @@ fn run(cli: Cli) -> Result<String, String> {
     }
 }
 
+/// Reads the key file named by `--key`.
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("--key {}: {e}", path.display()))
 }
 
+/// The ES256 key in `path`, with `kid` instead of its thumbprint if given.
 fn load_key(path: &Path, kid: Option<String>) -> Result<SigningKey, String> {
     let key = SigningKey::es256_pem(&read(path)?)
         .map_err(|e| format!("--key {}: {e}", path.display()))?;

@@ -47,6 +47,7 @@ struct Row {
     actual: String,
 }
 
+/// Exits 0 if every row matched, 1 if one did not, 2 if the quickstart could not run.
 #[tokio::main]
 async fn main() -> ExitCode {
     match run().await {
@@ -59,6 +60,8 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Prepares the scratch directory, starts the server, runs the cases and prints the table;
+/// whether every row matched.
 async fn run() -> Result<bool, String> {
     let scratch = tempfile::Builder::new()
         .prefix("mcp-auth-quickstart-")
@@ -134,6 +137,8 @@ struct Server {
 }
 
 impl Server {
+    /// Starts `mcp-server` on `127.0.0.1:0` verifying tokens with `jwks`, its stderr in `log`,
+    /// and waits (bounded) for its `listening on` line.
     async fn start(root: &Path, jwks: &Path, log: &Path) -> Result<Self, String> {
         let binary = sibling("mcp-server")?;
         let log_file = std::fs::File::create(log).map_err(|e| e.to_string())?;
@@ -173,6 +178,7 @@ impl Server {
         }
     }
 
+    /// Ends the server and waits for it.
     async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
@@ -209,6 +215,7 @@ async fn bounded<T>(step: impl Future<Output = Result<T, Status>>) -> Result<T, 
         .unwrap_or_else(|_| Err(Status::deadline_exceeded("TIMEOUT")))
 }
 
+/// A `CallTool` request for `name` with JSON `arguments`.
 fn call(name: &str, arguments: serde_json::Value) -> CallToolRequest {
     CallToolRequest {
         name: name.to_owned(),
@@ -216,6 +223,7 @@ fn call(name: &str, arguments: serde_json::Value) -> CallToolRequest {
     }
 }
 
+/// Runs every case against the server and returns the rows of the table.
 async fn cases(channel: &Channel, key: &SigningKey) -> Result<Vec<Row>, String> {
     let mint =
         |scopes: &[&str], lifetime: i64| key.mint(&TokenSpec::dev("alice", scopes, lifetime));
@@ -378,6 +386,7 @@ struct ToolStream {
 }
 
 impl ToolStream {
+    /// Opens a `ToolStream` with `token`.
     async fn open(mut client: McpServiceClient<Channel>, token: &str) -> Self {
         let (tx, rx) = mpsc::channel(8);
         let replies = bounded(client.tool_stream(with_token(
@@ -389,6 +398,7 @@ impl ToolStream {
         Self { tx, replies }
     }
 
+    /// Sends one message (`auth_token`: a fresh token for in-band renewal, or empty).
     async fn send(&self, id: &str, tool: &str, arguments: serde_json::Value, auth_token: &str) {
         // The server may have ended the stream already; the reply says how.
         let _ = self
@@ -426,6 +436,7 @@ impl ToolStream {
     }
 }
 
+/// A stream with a read-only token that reads, then tries to write.
 async fn write_with_read_token(client: McpServiceClient<Channel>, read: &str) -> String {
     let mut stream = ToolStream::open(client, read).await;
     stream
@@ -455,6 +466,7 @@ async fn wait_past(exp: u64) {
     tokio::time::sleep(Duration::from_millis((exp + 1).saturating_sub(now) * 1000)).await;
 }
 
+/// A stream whose token expires between its first and second message.
 async fn expiring_stream(
     client: McpServiceClient<Channel>,
     key: &SigningKey,
@@ -479,6 +491,7 @@ async fn expiring_stream(
     Ok(format!("{first}, then {second}"))
 }
 
+/// The same, with a fresh token sent in-band before the first one expires.
 async fn renewed_stream(
     client: McpServiceClient<Channel>,
     key: &SigningKey,
