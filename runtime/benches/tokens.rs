@@ -3,11 +3,14 @@
 //!
 //! - `decode`: `jsonwebtoken::decode` alone with the validation mcp-auth uses (the floor: what
 //!   any verifier pays for the signature and the claims);
-//! - `cold`: the authenticator with its verified-token cache off (`.verified_token_cache(0)`),
-//!   the same token every time;
+//! - `cold`: the authenticator with its verified-token cache off (`.verified_token_cache(0)`);
 //! - `first_sight`: the cache on, every token new to it (a pool of tokens larger than the cache,
 //!   cycled), so each call verifies, hashes and inserts;
 //! - `cached`: the cache on, the same token every time (a SHA-256 and a lookup).
+//!
+//! `decode`, `cold` and `first_sight` cycle through the same pool of distinct tokens.
+//! `first_sight_full_cache/HS256` is `first_sight` with the cache at its default size (10,000)
+//! and full: every call inserts a token and evicts another.
 //!
 //! `cargo bench -p mcp-auth --bench tokens`; see BENCHMARKS.md.
 
@@ -16,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 mod support;
 
-use criterion::{BenchmarkId, Criterion};
+use criterion::{BatchSize, BenchmarkId, Criterion};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::{Authenticator, CallContext, StandardClaims};
@@ -27,7 +30,8 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 const ISSUER: &str = "https://issuer.bench";
 const AUDIENCE: &str = "mcp-bench";
 const SECRET: &[u8] = b"a benchmark secret of at least 32 bytes";
-/// Tokens cycled by `first_sight`; the cache holds fewer, so every call misses.
+/// Distinct tokens cycled by `decode`, `cold` and `first_sight`; the cache of `first_sight` holds
+/// fewer, so every call misses.
 const FIRST_SIGHT_POOL: usize = 1024;
 const FIRST_SIGHT_CACHE: usize = 128;
 
@@ -145,15 +149,21 @@ fn authenticate(authenticator: &JwtAuthenticator, metadata: &MetadataMap, now: u
 fn verification(c: &mut Criterion<ThreadCpuTime>) {
     let mut group = c.benchmark_group("verify");
     for case in cases() {
-        let same_token = token(&case, 0);
-        let same = metadata(&same_token);
         let now = now();
+        // Distinct tokens, cycled: an ECDSA or EdDSA check takes longer for some signatures
+        // than others, so every measurement averages over the same kind of pool.
+        let pool: Vec<String> = (1..=FIRST_SIGHT_POOL)
+            .map(|jti| token(&case, jti))
+            .collect();
+        let pool_metadata: Vec<MetadataMap> = pool.iter().map(|t| metadata(t)).collect();
+        let same = metadata(&pool[0]);
 
         let validation = validation(case.algorithm);
+        let mut next = pool.iter().cycle();
         group.bench_function(BenchmarkId::new("decode", case.name), |b| {
             b.iter(|| {
                 jsonwebtoken::decode::<StandardClaims>(
-                    black_box(&same_token),
+                    black_box(next.next().unwrap()),
                     &case.decoding,
                     &validation,
                 )
@@ -162,15 +172,13 @@ fn verification(c: &mut Criterion<ThreadCpuTime>) {
         });
 
         let cold = authenticator(&case, 0);
+        let mut next = pool_metadata.iter().cycle();
         group.bench_function(BenchmarkId::new("cold", case.name), |b| {
-            b.iter(|| authenticate(&cold, &same, now))
+            b.iter(|| authenticate(&cold, next.next().unwrap(), now))
         });
 
         let first_sight = authenticator(&case, FIRST_SIGHT_CACHE);
-        let pool: Vec<MetadataMap> = (1..=FIRST_SIGHT_POOL)
-            .map(|jti| metadata(&token(&case, jti)))
-            .collect();
-        let mut next = pool.iter().cycle();
+        let mut next = pool_metadata.iter().cycle();
         group.bench_function(BenchmarkId::new("first_sight", case.name), |b| {
             b.iter(|| authenticate(&first_sight, next.next().unwrap(), now))
         });
@@ -181,6 +189,27 @@ fn verification(c: &mut Criterion<ThreadCpuTime>) {
             b.iter(|| authenticate(&cached, &same, now))
         });
     }
+    // The cache at its default size, full, every call a token it has never seen (signed in the
+    // untimed setup): the steady state of a server that keeps seeing new tokens. The cost does
+    // not depend on the algorithm; HS256 keeps the signing short.
+    let hs256 = &cases()[0];
+    let now = now();
+    let full = authenticator(hs256, mcp_auth::cache::DEFAULT_CAPACITY);
+    let mut jti = 0..;
+    let mut fresh = || metadata(&token(hs256, jti.next().expect("endless")));
+    for _ in 0..2 * mcp_auth::cache::DEFAULT_CAPACITY {
+        authenticate(&full, &fresh(), now);
+    }
+    group.bench_function(
+        BenchmarkId::new("first_sight_full_cache", hs256.name),
+        |b| {
+            b.iter_batched(
+                &mut fresh,
+                |call| authenticate(&full, &call, now),
+                BatchSize::SmallInput,
+            )
+        },
+    );
     group.finish();
 }
 
