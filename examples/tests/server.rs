@@ -688,3 +688,155 @@ fn the_quickstart_prints_an_all_matched_table() {
     );
     assert!(stdout.contains("16 of 16 rows matched."), "{stdout}");
 }
+
+/// A `redis-server` on a free loopback port, without persistence; killed when dropped.
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file())
+            .unwrap_or_else(|| {
+                panic!("redis-server is missing: run `bash tests/setup.sh` (it installs Debian's redis-server)")
+            });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let redis = Self { child, port };
+        let started = std::time::Instant::now();
+        while redis.command(&["PING"]).as_deref() != Some("+PONG\r\n") {
+            assert!(
+                started.elapsed() < common::BOUND,
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Sends one command and returns the raw reply (one read; enough for short replies).
+    fn command(&self, args: &[&str]) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(common::BOUND)).ok()?;
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut buffer = vec![0; 64 * 1024];
+        let n = stream.read(&mut buffer).ok()?;
+        Some(String::from_utf8_lossy(&buffer[..n]).into_owned())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `n` ListTools calls with `token` through `clients` in turn; the status codes.
+async fn list_calls(clients: &mut [McpServiceClient<Channel>], token: &str, n: usize) -> Vec<Code> {
+    let mut codes = Vec::new();
+    for i in 0..n {
+        let client = &mut clients[i % clients.len()];
+        let request = mcp_auth_example::client::with_token(ListToolsRequest {}, Some(token));
+        codes.push(match client.list_tools(request).await {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        });
+    }
+    codes
+}
+
+async fn plain_client(server: &Running) -> McpServiceClient<Channel> {
+    let channel = Channel::from_shared(server.url())
+        .unwrap()
+        .connect_timeout(common::BOUND)
+        .connect()
+        .await
+        .unwrap();
+    McpServiceClient::new(channel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_in_memory_and_shared_through_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = d.join("root");
+    std::fs::create_dir(&root).unwrap();
+    let secret = write(d, "secret.txt", SECRET);
+    let token = SigningKey::hs256(SECRET.as_bytes())
+        .unwrap()
+        .mint(&TokenSpec::dev("alice", &["tools:list"], 600))
+        .unwrap();
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "--root",
+            root.to_str().unwrap(),
+            "--issuer",
+            DEV_ISSUER,
+            "--audience",
+            DEV_AUDIENCE,
+            "--hs256-secret-file",
+            &secret,
+            "--rate-limit-per-second",
+            "1",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+
+    // One call a second, bursts of 2: twenty calls in a row cannot all pass.
+    let server = Running::start(&args(&[]));
+    let codes = list_calls(&mut [plain_client(&server).await], &token, 20).await;
+    assert_eq!(codes[0], Code::Ok);
+    assert!(codes.contains(&Code::ResourceExhausted), "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| matches!(c, Code::Ok | Code::ResourceExhausted)),
+        "{codes:?}"
+    );
+    drop(server);
+
+    // Two replicas counting in one Redis: the budget lives there.
+    let redis = Redis::start();
+    let url = redis.url();
+    let one = Running::start(&args(&["--redis-url", &url]));
+    let two = Running::start(&args(&["--redis-url", &url]));
+    let mut clients = [plain_client(&one).await, plain_client(&two).await];
+    let codes = list_calls(&mut clients, &token, 20).await;
+    assert_eq!(codes[0], Code::Ok);
+    assert!(codes.contains(&Code::ResourceExhausted), "{codes:?}");
+    let keys = redis.command(&["KEYS", "mcp-auth:rate:*"]).unwrap();
+    assert!(keys.contains("/mcp.McpService/ListTools"), "{keys}");
+    assert!(keys.contains("alice"), "{keys}");
+
+    // Redis gone: the servers cannot count, so they refuse (fail closed).
+    drop(redis);
+    let codes = list_calls(&mut clients, &token, 2).await;
+    assert_eq!(codes, [Code::Unavailable, Code::Unavailable]);
+}
