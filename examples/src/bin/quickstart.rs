@@ -107,7 +107,7 @@ async fn run() -> Result<bool, String> {
             "  cargo run -q -p mcp-auth-example --bin mcp-token -- jwks --key dev-key.pem > jwks.json"
         );
         println!(
-            "  cargo run -q -p mcp-auth-example --bin mcp-server -- --root . --issuer {DEV_ISSUER} --audience {DEV_AUDIENCE} --jwks-file jwks.json"
+            "  cargo run -q -p mcp-auth-example --bin mcp-server -- --root . --issuer {DEV_ISSUER} --audience {DEV_AUDIENCE} --jwks-file jwks.json &"
         );
         println!(
             "  cargo run -q -p mcp-auth-example --bin mcp-client -- --token \"$(cargo run -q -p mcp-auth-example --bin mcp-token -- mint --key dev-key.pem --scope 'tools:list tools:call files:read')\" list-tools"
