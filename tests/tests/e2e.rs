@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use mcp_auth::clock::ManualClock;
 use mcp_auth::Authorizer;
+use mcp_auth::clock::ManualClock;
 use mcp_auth_tests::fixtures::{echo, public, streaming};
 use tokio_stream::StreamExt;
 use tonic::transport::{Channel, Server};
