@@ -42,7 +42,9 @@ use proc_macro::TokenStream;
 /// top of the RPC's, with `///` comments as descriptions. An RPC names the request field that
 /// carries the tool (URI, prompt) with `tool: request?.name` (`resource: uri`,
 /// `prompt: name`; `?` after a segment that is an `Option` in Rust), and may add
-/// `allow_undeclared_tools` (`_resources`, `_prompts`) to let undeclared ones through:
+/// `allow_undeclared_tools` (`_resources`, `_prompts`) to let undeclared ones through. A tool
+/// may end with `schema r#"{..}"#`, the JSON Schema of its arguments for MCP's `inputSchema`
+/// (the plugin writes it for tools with an argument message; `{"type":"object"}` otherwise):
 ///
 /// ```text
 /// tools { "read_file": ["files:read"], "write_file": ["files:write"] }

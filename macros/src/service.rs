@@ -30,6 +30,7 @@ mod kw {
     syn::custom_keyword!(prompts);
     syn::custom_keyword!(prompt);
     syn::custom_keyword!(allow_undeclared_prompts);
+    syn::custom_keyword!(schema);
 }
 
 pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
@@ -62,6 +63,8 @@ struct ToolDef {
     attrs: Vec<Attribute>,
     name: LitStr,
     scopes: Vec<LitStr>,
+    /// `schema r#"{..}"#`: the JSON Schema of a tool's arguments (tools only).
+    schema: Option<LitStr>,
 }
 
 /// A path to a field of a request message: `request?.name`, where `?` marks a field that is an
@@ -101,10 +104,17 @@ impl Parse for ToolDef {
         let scopes = Punctuated::<LitStr, Token![,]>::parse_terminated(&list)?
             .into_iter()
             .collect();
+        let schema = if input.peek(kw::schema) {
+            input.parse::<kw::schema>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
         Ok(Self {
             attrs,
             name,
             scopes,
+            schema,
         })
     }
 }
@@ -426,6 +436,20 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                     entry.name.span(),
                     format!("{kind} `{name}` is declared twice"),
                 );
+            }
+            if let Some(schema) = &entry.schema {
+                let text = schema.value();
+                if kind != "tool" {
+                    push(
+                        schema.span(),
+                        format!("only tools have an input schema; remove it from {kind} `{name}`"),
+                    );
+                } else if !text.trim_start().starts_with('{') {
+                    push(
+                        schema.span(),
+                        format!("the input schema of tool `{name}` must be a JSON object"),
+                    );
+                }
             }
             for scope in &entry.scopes {
                 if !is_scope_token(&scope.value()) {
@@ -850,7 +874,27 @@ fn render(service: &ServiceDef) -> TokenStream {
             })
             .collect()
     };
-    let tool_entries = entries(&service.tools, quote!(#rt::ToolPolicy), quote!(name));
+    let tool_entries: Vec<TokenStream> = service
+        .tools
+        .iter()
+        .map(|tool| {
+            let name = &tool.name;
+            let scopes = &tool.scopes;
+            let description = doc_text(&tool.attrs);
+            let schema = match &tool.schema {
+                Some(schema) => quote!(#schema),
+                None => quote!(#rt::ToolPolicy::ANY_ARGUMENTS),
+            };
+            quote! {
+                #rt::ToolPolicy {
+                    name: #name,
+                    scopes: &[#(#scopes),*],
+                    description: #description,
+                    input_schema: #schema,
+                }
+            }
+        })
+        .collect();
     let resource_entries = entries(
         &service.resources,
         quote!(#rt::ResourcePolicy),

@@ -7,6 +7,7 @@ mod params;
 mod render;
 mod report;
 mod request;
+mod schema;
 
 use prost::Message;
 use prost_types::compiler::{CodeGeneratorResponse, code_generator_response};

@@ -14,6 +14,7 @@ use prost_reflect::{
 
 use crate::overlay::Overlay;
 use crate::params::Parameters;
+use crate::schema;
 
 /// The extension names of the options, as in `proto/mcp_auth/v1/auth.proto`.
 const METHOD_EXTENSION: &str = "mcp_auth.v1.method";
@@ -217,6 +218,8 @@ pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) description: Vec<String>,
+    /// For a tool with an argument message, the JSON Schema of its arguments.
+    pub(crate) input_schema: Option<String>,
 }
 
 // The options, decoded from their dynamic form. Field numbers match auth.proto.
@@ -358,20 +361,44 @@ impl<'a> Locator<'a> {
             .iter()
             .flat_map(|info| &info.location)
             .find(|l| l.path == path);
-        let Some(comments) = location.and_then(|l| l.leading_comments.as_deref()) else {
-            return Vec::new();
-        };
-        let mut lines: Vec<String> = comments
-            .trim_end_matches('\n')
-            .split('\n')
-            .map(|line| line.trim_end().to_owned())
-            .collect();
-        while lines.last().is_some_and(|l| l.trim().is_empty()) {
-            lines.pop();
-        }
-        lines
+        location
+            .and_then(|l| l.leading_comments.as_deref())
+            .map(comment_lines)
+            .unwrap_or_default()
     }
 }
+
+/// A leading comment as lines, without trailing blank lines.
+fn comment_lines(comments: &str) -> Vec<String> {
+    let mut lines: Vec<String> = comments
+        .trim_end_matches('\n')
+        .split('\n')
+        .map(|line| line.trim_end().to_owned())
+        .collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+/// Every leading comment of `file`, by element path.
+pub(crate) fn file_comments(
+    file: &FileDescriptor,
+) -> std::collections::HashMap<Vec<i32>, Vec<String>> {
+    file.file_descriptor_proto()
+        .source_code_info
+        .iter()
+        .flat_map(|info| &info.location)
+        .filter_map(|l| {
+            Some((
+                l.path.clone(),
+                comment_lines(l.leading_comments.as_deref()?),
+            ))
+        })
+        .collect()
+}
+
+impl Locator<'_> {}
 
 fn with_option(path: &[i32]) -> Vec<i32> {
     let mut path = path.to_vec();
@@ -726,6 +753,7 @@ fn target(rule: ToolRule, comments: Vec<String>) -> Target {
         name: rule.name,
         scopes: rule.scopes,
         description,
+        input_schema: None,
     }
 }
 
@@ -758,6 +786,7 @@ fn collect_tools(
             ),
         )),
     }
+    let mut comments = schema::FileComments::new(file_comments);
     let mut messages: Vec<MessageDescriptor> = file.messages().collect();
     messages.reverse();
     while let Some(message) = messages.pop() {
@@ -779,17 +808,15 @@ fn collect_tools(
                 )));
             }
             Ok(Some(rule)) => {
-                tools.push((
-                    target(rule, locator.comments(message.path())),
-                    locator.place(&[message.path()]),
-                ));
+                let mut tool = target(rule, locator.comments(message.path()));
+                tool.input_schema = Some(schema::input_schema(&message, &mut comments));
+                tools.push((tool, locator.place(&[message.path()])));
             }
             Ok(None) => {
                 if let Some(entry) = from_overlay {
-                    tools.push((
-                        target(entry.rule.clone(), locator.comments(message.path())),
-                        entry.place.clone(),
-                    ));
+                    let mut tool = target(entry.rule.clone(), locator.comments(message.path()));
+                    tool.input_schema = Some(schema::input_schema(&message, &mut comments));
+                    tools.push((tool, entry.place.clone()));
                 }
             }
             Err(fields) => diagnostics.push(locator.diagnostic(

@@ -90,9 +90,13 @@ fn render_service(out: &mut String, package: &Package, service: &Service) {
         for (target, _) in targets {
             docs(out, "            ", &target.description);
             let scopes: Vec<String> = target.scopes.iter().map(|s| format!("{s:?}")).collect();
+            let schema = match &target.input_schema {
+                Some(schema) => format!(" schema {}", crate::schema::raw_string(schema)),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "            {:?}: [{}],",
+                "            {:?}: [{}]{schema},",
                 target.name,
                 scopes.join(", ")
             );

@@ -20,6 +20,16 @@ pub struct ToolPolicy {
     pub scopes: &'static [&'static str],
     /// What it does, for `ListTools`.
     pub description: &'static str,
+    /// The JSON Schema of its arguments, for MCP's `inputSchema` in `ListTools`: generated from
+    /// the tool's argument message (one property per field, by proto field name, typed as the
+    /// proto3 JSON mapping encodes it, no other property allowed), or
+    /// [`ToolPolicy::ANY_ARGUMENTS`] for a tool without one.
+    pub input_schema: &'static str,
+}
+
+impl ToolPolicy {
+    /// The input schema of a tool without an argument message: any JSON object.
+    pub const ANY_ARGUMENTS: &'static str = r#"{"type":"object"}"#;
 }
 
 /// How an RPC that carries tool calls checks them.

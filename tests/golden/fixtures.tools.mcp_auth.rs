@@ -11,7 +11,7 @@
             /// Write a file under the root.
             "write_file": ["files:write"],
             /// Echoes its text back: a tool with its own argument message.
-            "echo": ["echo:say"],
+            "echo": ["echo:say"] schema r#"{"additionalProperties":false,"properties":{"text":{"type":"string"}},"type":"object"}"#,
         }
 
         /// Lists the tools the caller may call.

@@ -496,3 +496,30 @@ async fn a_prompt_needs_its_own_scopes_and_unknown_prompts_are_refused() {
     }
     assert_eq!(h.ran(), ["list_prompts", "get_prompt summarize"]);
 }
+
+/// The tool registry carries each tool's `inputSchema`: generated from the argument message of a
+/// tool that has one, any object for tools whose arguments are a `Struct`.
+#[test]
+fn the_tool_registry_carries_input_schemas() {
+    for tool in auth::TOOLS {
+        assert_eq!(
+            tool.input_schema,
+            mcp_auth::tools::ToolPolicy::ANY_ARGUMENTS,
+            "{}",
+            tool.name
+        );
+    }
+    let echo = mcp_auth_tests::fixtures::tools::tools_auth::TOOLS
+        .iter()
+        .find(|tool| tool.name == "echo")
+        .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(echo.input_schema).unwrap();
+    assert_eq!(
+        schema,
+        serde_json::json!({
+            "type": "object",
+            "properties": { "text": { "type": "string" } },
+            "additionalProperties": false,
+        })
+    );
+}
