@@ -165,21 +165,14 @@ impl PromptRules {
         name: Option<&str>,
         granted: &dyn GrantedScopes,
     ) -> Result<(), AuthError> {
-        let Some(name) = name.filter(|n| !n.is_empty()) else {
-            return Err(AuthError::PromptNotAllowed(
-                "the call names no prompt".to_owned(),
-            ));
-        };
-        match self.find(name) {
-            Some(prompt) if prompt.scopes.iter().all(|s| granted.has_scope(s)) => Ok(()),
-            Some(prompt) => Err(AuthError::InsufficientScope {
-                required: prompt.scopes,
-            }),
-            None if self.allow_undeclared => Ok(()),
-            None => Err(AuthError::PromptNotAllowed(format!(
-                "no rule declares the prompt {name:?}"
-            ))),
-        }
+        check_named(
+            name,
+            "prompt",
+            |name| self.find(name).map(|prompt| prompt.scopes),
+            self.allow_undeclared,
+            granted,
+            AuthError::PromptNotAllowed,
+        )
     }
 }
 
@@ -200,21 +193,36 @@ impl ToolRules {
         name: Option<&str>,
         granted: &dyn GrantedScopes,
     ) -> Result<(), AuthError> {
-        let Some(name) = name.filter(|n| !n.is_empty()) else {
-            return Err(AuthError::ToolNotAllowed(
-                "the call names no tool".to_owned(),
-            ));
-        };
-        match self.find(name) {
-            Some(tool) if tool.scopes.iter().all(|s| granted.has_scope(s)) => Ok(()),
-            Some(tool) => Err(AuthError::InsufficientScope {
-                required: tool.scopes,
-            }),
-            None if self.allow_undeclared => Ok(()),
-            None => Err(AuthError::ToolNotAllowed(format!(
-                "no rule declares the tool {name:?}"
-            ))),
-        }
+        check_named(
+            name,
+            "tool",
+            |name| self.find(name).map(|tool| tool.scopes),
+            self.allow_undeclared,
+            granted,
+            AuthError::ToolNotAllowed,
+        )
+    }
+}
+
+/// The decision for a call that names a tool or a prompt: refused when it names none; when the
+/// name is declared, allowed if the caller holds every scope it needs; when it is not, allowed
+/// only if undeclared names are allowed.
+fn check_named(
+    name: Option<&str>,
+    what: &str,
+    scopes_of: impl FnOnce(&str) -> Option<&'static [&'static str]>,
+    allow_undeclared: bool,
+    granted: &dyn GrantedScopes,
+    not_allowed: fn(String) -> AuthError,
+) -> Result<(), AuthError> {
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return Err(not_allowed(format!("the call names no {what}")));
+    };
+    match scopes_of(name) {
+        Some(scopes) if scopes.iter().all(|s| granted.has_scope(s)) => Ok(()),
+        Some(required) => Err(AuthError::InsufficientScope { required }),
+        None if allow_undeclared => Ok(()),
+        None => Err(not_allowed(format!("no rule declares the {what} {name:?}"))),
     }
 }
 
