@@ -13,6 +13,7 @@ fn main() {
         "fixtures/limits.proto",
         "fixtures/tools.proto",
         "fixtures/resources.proto",
+        "fixtures/arguments.proto",
     ]
     .map(|p| format!("{root}/{p}"));
     if let Err(error) = protoc_gen_mcp_auth::Builder::new()
@@ -26,7 +27,13 @@ fn main() {
     if let Err(error) = protoc_gen_mcp_auth::Builder::new()
         .build_client(true)
         .overlay(format!("{mcp}/mcp.overlay.toml"))
-        .compile(&[format!("{mcp}/fixtures/mcp/mcp.proto")], &[mcp])
+        .compile(
+            &[
+                format!("{mcp}/fixtures/mcp/mcp.proto"),
+                format!("{mcp}/fixtures/mcptools/args.proto"),
+            ],
+            &[mcp],
+        )
     {
         panic!("code generation failed:\n{error}");
     }

@@ -2,6 +2,7 @@
 //! crate, which re-exports them: `mcp_auth::service!`, `#[mcp_auth::handlers]` and
 //! `#[derive(mcp_auth::Claims)]`.
 
+mod arguments;
 mod claims;
 mod handlers;
 mod ident;
@@ -54,9 +55,33 @@ use proc_macro::TokenStream;
 /// rpc ReadResource(ReadResourceRequest) returns (ReadResourceResponse) { scopes: ["resources:read"], resource: uri }
 /// ```
 ///
+/// Typed arguments: a tool may name its argument message, `args pkg.ReadFileArgs as
+/// ReadFileArgs` (the proto name, then the Rust type as seen from the invocation's module),
+/// before its `schema`; an `arguments { .. }` block after the tables then describes every such
+/// message (and the messages and enums it uses) field by field, which the plugin writes from
+/// the descriptors:
+///
+/// ```text
+/// tools { "read_file": ["files:read"] args files.ReadFileArgs as ReadFileArgs }
+/// arguments {
+///     message files.ReadFileArgs {
+///         path: string = 1 required,
+///         max_bytes: uint32 = 2,
+///         mode: enum files.Mode = 3,
+///         globs: repeated string = 4,
+///         labels: map<string, int64> = 5,
+///         since: message google.protobuf.Timestamp = 6 oneof when,
+///         file_name: string = 7 json "name",
+///     }
+///     enum files.Mode { MODE_UNSPECIFIED = 0, MODE_TEXT = 1 }
+/// }
+/// ```
+///
 /// For a service `Foo` this expands to a module `foo_auth` holding `trait Foo<C>`, one marker
 /// type per RPC in `policy`, the table `POLICY`, the adapter `AuthorizedFoo<T, C>` and
-/// `fn server(service, authorizer)`.
+/// `fn server(service, authorizer)`; with tools, also `TOOLS` and `enum ToolCall`, whose
+/// `decode(name, arguments)` gives a handler each tool's arguments as its message (the
+/// `Struct` as sent for a tool without one), or INVALID_ARGUMENT naming the bad argument.
 #[proc_macro]
 pub fn service(input: TokenStream) -> TokenStream {
     service::expand(input.into())

@@ -7,6 +7,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Ident, LitStr, Token, Type, braced, bracketed, parenthesized};
 
+use crate::arguments::{Arguments, ToolArgs};
 use crate::ident;
 
 mod kw {
@@ -31,6 +32,8 @@ mod kw {
     syn::custom_keyword!(prompt);
     syn::custom_keyword!(allow_undeclared_prompts);
     syn::custom_keyword!(schema);
+    syn::custom_keyword!(args);
+    syn::custom_keyword!(arguments);
 }
 
 pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
@@ -54,6 +57,8 @@ struct ServiceDef {
     resources: Vec<ToolDef>,
     /// The `prompts { "name": [..] }` table, in the shape of `tools`.
     prompts: Vec<ToolDef>,
+    /// The `arguments { .. }` block: the argument messages of the tools, field by field.
+    arguments: Option<Arguments>,
     rpcs: Vec<RpcDef>,
 }
 
@@ -63,6 +68,8 @@ struct ToolDef {
     attrs: Vec<Attribute>,
     name: LitStr,
     scopes: Vec<LitStr>,
+    /// `args pkg.Msg as Type`: the tool's argument message (tools only).
+    args: Option<ToolArgs>,
     /// `schema r#"{..}"#`: the JSON Schema of a tool's arguments (tools only).
     schema: Option<LitStr>,
 }
@@ -104,6 +111,12 @@ impl Parse for ToolDef {
         let scopes = Punctuated::<LitStr, Token![,]>::parse_terminated(&list)?
             .into_iter()
             .collect();
+        let args = if input.peek(kw::args) {
+            input.parse::<kw::args>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
         let schema = if input.peek(kw::schema) {
             input.parse::<kw::schema>()?;
             Some(input.parse()?)
@@ -114,6 +127,7 @@ impl Parse for ToolDef {
             attrs,
             name,
             scopes,
+            args,
             schema,
         })
     }
@@ -195,6 +209,12 @@ impl Parse for ServiceDef {
             body.parse::<kw::prompts>()?;
             prompts = table(&body)?;
         }
+        let arguments = if body.peek(kw::arguments) {
+            body.parse::<kw::arguments>()?;
+            Some(body.parse()?)
+        } else {
+            None
+        };
         let mut rpcs = Vec::new();
         while !body.is_empty() {
             rpcs.push(body.parse()?);
@@ -210,6 +230,7 @@ impl Parse for ServiceDef {
             tools,
             resources,
             prompts,
+            arguments,
             rpcs,
         })
     }
@@ -437,6 +458,14 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                     format!("{kind} `{name}` is declared twice"),
                 );
             }
+            if let Some(args) = &entry.args
+                && kind != "tool"
+            {
+                push(
+                    args.proto.span,
+                    format!("only tools have an argument message; remove it from {kind} `{name}`"),
+                );
+            }
             if let Some(schema) = &entry.schema {
                 let text = schema.value();
                 if kind != "tool" {
@@ -462,6 +491,22 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                         ),
                     );
                 }
+            }
+        }
+    }
+    let tool_args = service.tools.iter().filter_map(|t| t.args.as_ref());
+    match &service.arguments {
+        Some(arguments) => arguments.validate(tool_args, &mut push),
+        None => {
+            for args in tool_args {
+                push(
+                    args.proto.span,
+                    format!(
+                        "argument message `{}` is not described: add an `arguments {{ message {} \
+                         {{ .. }} }}` block after the tables",
+                        args.proto.text, args.proto.text
+                    ),
+                );
             }
         }
     }
@@ -833,6 +878,119 @@ fn field_taker(name: &Ident, request: &Type, path: &FieldPath) -> TokenStream {
     }
 }
 
+/// The `ToolCall` enum: one variant per declared tool, holding its decoded argument message (or
+/// the arguments as sent, for a tool without one), and the statics describing the messages.
+fn render_tool_call(service: &ServiceDef, rt: &TokenStream) -> TokenStream {
+    if service.tools.is_empty() {
+        return TokenStream::new();
+    }
+    let names: Vec<String> = service.tools.iter().map(|t| t.name.value()).collect();
+    let variants = crate::arguments::variant_names(&names, service.name.span());
+    let any_undeclared = service
+        .rpcs
+        .iter()
+        .any(|rpc| rpc.rule.allow_undeclared_tools.is_some());
+    let mut defs = Vec::new();
+    let mut arms = Vec::new();
+    let mut name_arms = Vec::new();
+    for ((tool, variant), name) in service.tools.iter().zip(&variants).zip(&names) {
+        let description = doc_text(&tool.attrs);
+        match &tool.args {
+            Some(args) => {
+                let ty = deepen_type(&args.rust);
+                let spec = service
+                    .arguments
+                    .as_ref()
+                    .map(|a| a.message_static(&args.proto))
+                    .unwrap_or_default();
+                let doc = format!(
+                    " The tool `{name}`, with its arguments as `{}`. {description}",
+                    args.proto.text
+                );
+                defs.push(quote!(#[doc = #doc] #variant(#ty)));
+                arms.push(quote! {
+                    #name => #rt::arguments::decode::<#ty>(&#spec, arguments.as_ref())
+                        .map(Self::#variant)
+                        .map_err(|error| error.into_status(name))
+                });
+            }
+            None => {
+                let doc = format!(" The tool `{name}`, with its arguments as sent. {description}");
+                defs.push(quote!(#[doc = #doc] #variant(#rt::prost_types::Struct)));
+                arms.push(quote! {
+                    #name => ::core::result::Result::Ok(Self::#variant(arguments.unwrap_or_default()))
+                });
+            }
+        }
+        name_arms.push(quote!(Self::#variant(_) => #name));
+    }
+    let fallback = if any_undeclared {
+        defs.push(quote! {
+            /// A tool no rule declares, let through by an RPC's `allow_undeclared_tools`.
+            Undeclared {
+                /// The name the call gives.
+                name: ::std::string::String,
+                /// Its arguments as sent.
+                arguments: #rt::prost_types::Struct,
+            }
+        });
+        name_arms.push(quote!(Self::Undeclared { name, .. } => name));
+        quote! {
+            _ => ::core::result::Result::Ok(Self::Undeclared {
+                name: ::std::string::String::from(name),
+                arguments: arguments.unwrap_or_default(),
+            })
+        }
+    } else {
+        quote! {
+            _ => ::core::result::Result::Err(#rt::tonic::Status::permission_denied(
+                ::std::format!("tool `{name}` is not declared"),
+            ))
+        }
+    };
+    let statics = service
+        .arguments
+        .as_ref()
+        .map(|a| a.render_statics(rt))
+        .unwrap_or_default();
+    quote! {
+        #statics
+
+        /// A call of one of this service's tools with its arguments decoded: the argument
+        /// message for a tool that has one (from the `Struct` by the proto3 JSON mapping), the
+        /// `Struct` as sent for one that has none. Build it in a handler with
+        /// [`ToolCall::decode`] and match on it: a new tool is a new variant, so the compiler
+        /// points at every `match` that must handle it.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum ToolCall {
+            #(#defs),*
+        }
+
+        impl ToolCall {
+            /// Decodes the arguments of tool `name`: INVALID_ARGUMENT naming the argument at fault
+            /// when they do not fit its argument message (a field it does not have, a value of
+            /// the wrong type, a required field missing), PERMISSION_DENIED for a tool no rule
+            /// declares.
+            pub fn decode(
+                name: &str,
+                arguments: ::core::option::Option<#rt::prost_types::Struct>,
+            ) -> ::core::result::Result<Self, #rt::tonic::Status> {
+                match name {
+                    #(#arms,)*
+                    #fallback
+                }
+            }
+
+            /// The tool's name.
+            pub fn name(&self) -> &str {
+                match self {
+                    #(#name_arms),*
+                }
+            }
+        }
+    }
+}
+
 fn render(service: &ServiceDef) -> TokenStream {
     let proto_name = service.name.unraw().to_string();
     let full_name = if service.package.is_empty() {
@@ -895,6 +1053,7 @@ fn render(service: &ServiceDef) -> TokenStream {
             }
         })
         .collect();
+    let tool_call = render_tool_call(service, &rt);
     let resource_entries = entries(
         &service.resources,
         quote!(#rt::ResourcePolicy),
@@ -1232,6 +1391,8 @@ fn render(service: &ServiceDef) -> TokenStream {
             /// The MCP tools of this service: name, scopes, description. Filter them for a
             /// caller with `Authorized::callable_tools(&POLICY)`.
             pub const TOOLS: &[#rt::ToolPolicy] = &[#(#tool_entries),*];
+
+            #tool_call
 
             /// The MCP resource prefixes of this service: URI prefix, scopes, description.
             /// Check a URI for a caller with `Authorized::may_read_resource(&POLICY, uri)`.

@@ -146,6 +146,10 @@ pub(crate) struct Package {
     pub(crate) resources: Vec<(Target, Place)>,
     /// The package's prompts.
     pub(crate) prompts: Vec<(Target, Place)>,
+    /// The argument messages of its tools and every message and enum they reach.
+    pub(crate) argument_types: Vec<crate::arguments::ArgumentType>,
+    /// The Rust type of each tool's argument message, by its proto name.
+    pub(crate) argument_rust_types: BTreeMap<String, String>,
 }
 
 impl Package {
@@ -220,6 +224,8 @@ pub(crate) struct Target {
     pub(crate) description: Vec<String>,
     /// For a tool with an argument message, the JSON Schema of its arguments.
     pub(crate) input_schema: Option<String>,
+    /// For a tool with an argument message, its fully qualified name.
+    pub(crate) arguments: Option<String>,
 }
 
 // The options, decoded from their dynamic form. Field numbers match auth.proto.
@@ -260,6 +266,9 @@ pub(crate) struct ToolRule {
     pub(crate) scopes: Vec<String>,
     #[prost(string, tag = "3")]
     pub(crate) description: String,
+    /// The argument message of a tool declared in a table, fully qualified.
+    #[prost(string, tag = "4")]
+    pub(crate) arguments: String,
 }
 
 /// `ToolTable`; also decodes `ResourceTable` and `PromptTable`, which have the same fields
@@ -586,6 +595,9 @@ pub(crate) fn build(
         }
         unmatched_selectors(overlay, &generated, &mut diagnostics);
     }
+    for package in &mut packages {
+        resolve_arguments(pool, params, package, &mut diagnostics);
+    }
     for package in &packages {
         undeclared_targets(package, overlay.is_some(), &mut diagnostics);
     }
@@ -594,6 +606,40 @@ pub(crate) fn build(
     } else {
         Err(diagnostics)
     }
+}
+
+/// Finds the argument message of every tool that names one, and describes them all for
+/// `ToolCall::decode`.
+fn resolve_arguments(
+    pool: &DescriptorPool,
+    params: &Parameters,
+    package: &mut Package,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut comments = schema::FileComments::new(file_comments);
+    let mut roots = Vec::new();
+    for (tool, place) in &mut package.tools {
+        let Some(name) = &tool.arguments else {
+            continue;
+        };
+        let Some(message) = pool.get_message_by_name(name) else {
+            diagnostics.push(place.diagnostic(format!(
+                "tool `{}` names `{name}` as its argument message, but no file of this run \
+                 declares it (nor any file they import); check the name, or add the file that \
+                 declares it to the run",
+                tool.name
+            )));
+            continue;
+        };
+        if tool.input_schema.is_none() {
+            tool.input_schema = Some(schema::input_schema(&message, &mut comments));
+        }
+        package
+            .argument_rust_types
+            .insert(name.clone(), resolve_type(name, &package.name, params));
+        roots.push(message);
+    }
+    package.argument_types = crate::arguments::closure(&roots);
 }
 
 /// RPCs that name tools (resources, prompts) in a package that declares none and do not allow
@@ -651,6 +697,8 @@ fn package_entry<'a>(packages: &'a mut Vec<Package>, name: &str) -> &'a mut Pack
                 tools: Vec::new(),
                 resources: Vec::new(),
                 prompts: Vec::new(),
+                argument_types: Vec::new(),
+                argument_rust_types: BTreeMap::new(),
             });
             packages.len() - 1
         }
@@ -749,11 +797,13 @@ fn target(rule: ToolRule, comments: Vec<String>) -> Target {
     } else {
         rule.description.lines().map(str::to_owned).collect()
     };
+    let arguments = rule.arguments.trim_start_matches('.');
     Target {
         name: rule.name,
         scopes: rule.scopes,
         description,
         input_schema: None,
+        arguments: (!arguments.is_empty()).then(|| arguments.to_owned()),
     }
 }
 
@@ -808,14 +858,27 @@ fn collect_tools(
                 )));
             }
             Ok(Some(rule)) => {
+                if !rule.arguments.is_empty() {
+                    diagnostics.push(locator.diagnostic(
+                        &[message.path()],
+                        format!(
+                            "`(mcp_auth.v1.tool)` on message `{}` sets `arguments`, but the \
+                             arguments of a tool declared on a message are that message; \
+                             remove `arguments`",
+                            message.name()
+                        ),
+                    ));
+                }
                 let mut tool = target(rule, locator.comments(message.path()));
                 tool.input_schema = Some(schema::input_schema(&message, &mut comments));
+                tool.arguments = Some(message.full_name().to_owned());
                 tools.push((tool, locator.place(&[message.path()])));
             }
             Ok(None) => {
                 if let Some(entry) = from_overlay {
                     let mut tool = target(entry.rule.clone(), locator.comments(message.path()));
                     tool.input_schema = Some(schema::input_schema(&message, &mut comments));
+                    tool.arguments = Some(message.full_name().to_owned());
                     tools.push((tool, entry.place.clone()));
                 }
             }

@@ -162,6 +162,9 @@ struct ToolToml {
     scopes: Vec<String>,
     #[serde(default)]
     description: String,
+    /// Tools only: the fully qualified name of the argument message.
+    #[serde(default)]
+    arguments: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -328,6 +331,7 @@ impl Overlay {
                     name: tool.name,
                     scopes: tool.scopes,
                     description: tool.description,
+                    arguments: String::new(),
                 },
                 place: tool_place,
             });
@@ -394,10 +398,33 @@ fn table_entries(
             .map(|(name, entry)| {
                 let place = lines.place(name.span().start);
                 let entry = entry.into_inner();
+                let arguments = match entry.arguments {
+                    Some(arguments) if kind != Kind::Tool => {
+                        diagnostics.push(lines.place(arguments.span().start).diagnostic(format!(
+                            "`arguments` names a tool's argument message; {} have none, remove it",
+                            kind.table()
+                        )));
+                        String::new()
+                    }
+                    Some(arguments) => {
+                        let arguments_place = lines.place(arguments.span().start);
+                        let arguments = arguments.into_inner();
+                        let bare = arguments.strip_prefix('.').unwrap_or(&arguments);
+                        if !is_dotted_name(bare) {
+                            diagnostics.push(arguments_place.diagnostic(format!(
+                                "`{arguments}` is not a message name; write its fully qualified \
+                                 name, e.g. `arguments = \"mcp.v1.ReadFileArgs\"`"
+                            )));
+                        }
+                        arguments
+                    }
+                    None => String::new(),
+                };
                 let rule = ToolRule {
                     name: name.into_inner(),
                     scopes: entry.scopes,
                     description: entry.description,
+                    arguments,
                 };
                 (rule, place)
             })

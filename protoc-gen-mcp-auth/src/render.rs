@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use heck::ToSnakeCase;
 
+use crate::arguments::ArgumentType;
 use crate::model::{Access, Kind, Method, Package, Service, sanitize};
 
 /// The name of the file generated for `package`, named like protoc-gen-prost's `<package>.rs`
@@ -77,6 +78,7 @@ fn render_service(out: &mut String, package: &Package, service: &Service) {
     };
     let _ = writeln!(out, "    service {qualified} {{");
     // The package's tables, each only where an RPC of the service names one of its kind.
+    let mut tools_rendered = false;
     for kind in Kind::ALL {
         let named = service
             .methods
@@ -90,18 +92,34 @@ fn render_service(out: &mut String, package: &Package, service: &Service) {
         for (target, _) in targets {
             docs(out, "            ", &target.description);
             let scopes: Vec<String> = target.scopes.iter().map(|s| format!("{s:?}")).collect();
+            let args = match &target.arguments {
+                Some(proto) => format!(
+                    " args {proto} as {}",
+                    package
+                        .argument_rust_types
+                        .get(proto)
+                        .map_or("", String::as_str)
+                ),
+                None => String::new(),
+            };
             let schema = match &target.input_schema {
                 Some(schema) => format!(" schema {}", crate::schema::raw_string(schema)),
                 None => String::new(),
             };
             let _ = writeln!(
                 out,
-                "            {:?}: [{}]{schema},",
+                "            {:?}: [{}]{args}{schema},",
                 target.name,
                 scopes.join(", ")
             );
         }
         out.push_str("        }\n\n");
+        if kind == Kind::Tool {
+            tools_rendered = true;
+        }
+    }
+    if tools_rendered && !package.argument_types.is_empty() {
+        render_arguments(out, &package.argument_types);
     }
     for (i, method) in service.methods.iter().enumerate() {
         if i > 0 && !method.comments.is_empty() {
@@ -110,6 +128,47 @@ fn render_service(out: &mut String, package: &Package, service: &Service) {
         render_method(out, method);
     }
     out.push_str("    }\n}\n");
+}
+
+/// The `arguments { .. }` block: each argument message field by field, each enum they use.
+fn render_arguments(out: &mut String, types: &[ArgumentType]) {
+    out.push_str("        arguments {\n");
+    for item in types {
+        match item {
+            ArgumentType::Message { full_name, fields } if fields.is_empty() => {
+                let _ = writeln!(out, "            message {full_name} {{}}");
+            }
+            ArgumentType::Message { full_name, fields } => {
+                let _ = writeln!(out, "            message {full_name} {{");
+                for field in fields {
+                    let mut line = format!("{}: {} = {}", field.name, field.ty, field.number);
+                    if field.required {
+                        line.push_str(" required");
+                    }
+                    if let Some(oneof) = &field.oneof {
+                        let _ = write!(line, " oneof {oneof}");
+                    }
+                    if let Some(json) = &field.json_name {
+                        let _ = write!(line, " json {json:?}");
+                    }
+                    let _ = writeln!(out, "                {line},");
+                }
+                out.push_str("            }\n");
+            }
+            ArgumentType::Enum { full_name, values } => {
+                let values: Vec<String> = values
+                    .iter()
+                    .map(|(name, number)| format!("{name} = {number}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "            enum {full_name} {{ {} }}",
+                    values.join(", ")
+                );
+            }
+        }
+    }
+    out.push_str("        }\n\n");
 }
 
 fn render_method(out: &mut String, method: &Method) {

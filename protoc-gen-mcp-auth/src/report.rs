@@ -86,6 +86,9 @@ struct TargetReport {
     name: String,
     scopes: Vec<String>,
     description: String,
+    /// A tool's argument message, fully qualified, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arguments: Option<String>,
     declared_in: Origin,
 }
 
@@ -201,6 +204,7 @@ fn target_report(target: &Target, place: &Place) -> TargetReport {
             .filter(|line| !line.is_empty())
             .collect::<Vec<_>>()
             .join(" "),
+        arguments: target.arguments.clone(),
         declared_in: Origin::new(place, None),
     }
 }
@@ -379,11 +383,17 @@ fn markdown(report: &Report) -> String {
             } else {
                 scopes(&target.scopes)
             };
+            let mut description = cell(&target.description);
+            if let Some(arguments) = &target.arguments {
+                if !description.is_empty() {
+                    description.push(' ');
+                }
+                let _ = write!(description, "Arguments: {}.", code(arguments));
+            }
             let _ = writeln!(
                 out,
-                "| {} | {needs} | {} | {} |",
+                "| {} | {needs} | {description} | {} |",
                 code(&target.name),
-                cell(&target.description),
                 target.declared_in.markdown()
             );
         }

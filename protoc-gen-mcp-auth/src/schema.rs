@@ -3,8 +3,10 @@
 //! The schema describes the JSON object an MCP client sends as the tool's `arguments`: one
 //! property per field, named by its proto field name, typed as the proto3 JSON mapping encodes
 //! it (64-bit integers as numbers or decimal strings, bytes as base64, enums by value name,
-//! well-known types by their JSON forms), with the field's comment as its description. No field
-//! is `required` (proto3 fields have defaults) and no other property is allowed.
+//! well-known types by their JSON forms), with the field's comment as its description. A field is
+//! `required` when the proto says so (`(mcp_auth.v1.argument).required`, proto2 `required`,
+//! `(google.api.field_behavior) = REQUIRED`): proto3 fields otherwise have defaults. No other
+//! property is allowed.
 
 use std::collections::HashMap;
 
@@ -38,7 +40,11 @@ fn message_schema(
     }
     stack.push(message.full_name().to_owned());
     let mut properties = Map::new();
+    let mut required = Vec::new();
     for field in message.fields() {
+        if crate::arguments::is_required(&field) {
+            required.push(Value::String(field.name().to_owned()));
+        }
         let mut schema = field_schema(&field, comments, stack);
         let description = comments
             .field(&field)
@@ -55,11 +61,15 @@ fn message_schema(
         properties.insert(field.name().to_owned(), schema);
     }
     stack.pop();
-    json!({
+    let mut schema = json!({
         "type": "object",
         "properties": properties,
         "additionalProperties": false,
-    })
+    });
+    if !required.is_empty() {
+        schema["required"] = Value::Array(required);
+    }
+    schema
 }
 
 fn field_schema(

@@ -22,6 +22,7 @@ const PASS: &[&str] = &[
     "fixtures/limits.proto",
     "fixtures/tools.proto",
     "fixtures/resources.proto",
+    "fixtures/arguments.proto",
 ];
 
 fn repo() -> PathBuf {
@@ -83,7 +84,7 @@ fn builder_output() -> BTreeMap<String, String> {
 #[test]
 fn builder_output_matches_the_golden_files() {
     let files = builder_output();
-    assert_eq!(files.len(), 11, "one file per package: {:?}", files.keys());
+    assert_eq!(files.len(), 12, "one file per package: {:?}", files.keys());
     let mut rewritten = Vec::new();
     for (name, content) in &files {
         if !check_or_rewrite(&golden_dir().join(name), content) {
@@ -247,7 +248,10 @@ fn overlay_rules_generate_the_same_code_as_proto_options() {
 #[test]
 fn the_mcp_shaped_proto_is_covered_by_its_overlay_alone() {
     let root = overlay_root().join("mcp");
-    let proto = [root.join("fixtures/mcp/mcp.proto")];
+    let proto = [
+        root.join("fixtures/mcp/mcp.proto"),
+        root.join("fixtures/mcptools/args.proto"),
+    ];
     match Builder::new().generate(&proto, &[&root]) {
         Err(BuildError::Policy(lines)) => {
             assert_eq!(lines.len(), 8, "{lines:#?}");
@@ -278,7 +282,10 @@ fn the_mcp_shaped_proto_is_covered_by_its_overlay_alone() {
         [
             "fixtures.mcp.mcp_auth.rs",
             "fixtures.mcp.mcp_auth.md",
-            "fixtures.mcp.mcp_auth.json"
+            "fixtures.mcp.mcp_auth.json",
+            "fixtures.mcptools.mcp_auth.rs",
+            "fixtures.mcptools.mcp_auth.md",
+            "fixtures.mcptools.mcp_auth.json"
         ]
     );
     assert!(
@@ -303,7 +310,8 @@ fn protoc_writes_the_same_reports() {
         ))
         .arg(format!("--mcp-auth_out={}", out.display()))
         .arg(format!("-I{}", root.display()))
-        .arg("fixtures/mcp/mcp.proto")
+        .arg(format!("-I{}", repo().join("proto").display()))
+        .args(["fixtures/mcp/mcp.proto", "fixtures/mcptools/args.proto"])
         .output()
         .expect("protoc is installed");
     assert!(

@@ -2,7 +2,10 @@
 //! code generator.
 #![doc(hidden)]
 
+pub use prost_types;
 pub use tonic;
+
+pub use crate::arguments;
 pub use tonic::async_trait;
 
 pub use crate::authorized::{ProofFor, ProofOf, ProtectedRpc, PublicRpc};

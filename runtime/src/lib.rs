@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod arguments;
 pub mod audit;
 pub mod authenticate;
 mod authorized;

@@ -11,7 +11,13 @@
             /// Write a file under the root.
             "write_file": ["files:write"],
             /// Echoes its text back: a tool with its own argument message.
-            "echo": ["echo:say"] schema r#"{"additionalProperties":false,"properties":{"text":{"type":"string"}},"type":"object"}"#,
+            "echo": ["echo:say"] args fixtures.tools.EchoArgs as EchoArgs schema r#"{"additionalProperties":false,"properties":{"text":{"type":"string"}},"type":"object"}"#,
+        }
+
+        arguments {
+            message fixtures.tools.EchoArgs {
+                text: string = 1,
+            }
         }
 
         /// Lists the tools the caller may call.

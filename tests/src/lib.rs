@@ -48,4 +48,11 @@ pub mod fixtures {
         // reach the crate with a leading `::`.
         ::mcp_auth::include_proto!("fixtures.mcp");
     }
+    /// The argument messages of the MCP-shaped proto's tools, in a file of the server's own.
+    pub mod mcptools {
+        mcp_auth::include_proto!("fixtures.mcptools");
+    }
+    pub mod arguments {
+        mcp_auth::include_proto!("fixtures.arguments");
+    }
 }

@@ -10,6 +10,7 @@ use mcp_auth::policy::Access;
 use mcp_auth::{Authorized, Authorizer, StandardClaims};
 use mcp_auth_tests::fixtures::mcp::{self, mcp_auth as auth};
 use mcp_auth_tests::support::{AUDIENCE, ISSUER, NOW, SECRET, token, with_token};
+use serde_json::json;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
 
@@ -131,10 +132,17 @@ impl auth::Mcp for Mcp {
         _auth: Authorized<C, auth::policy::CallTool>,
         request: Request<mcp::CallToolRequest>,
     ) -> Result<Response<mcp::CallToolResponse>, Status> {
-        let name = request.into_inner().request.unwrap_or_default().name;
-        self.ran(format!("call_tool {name}"));
+        let call = request.into_inner().request.unwrap_or_default();
+        // Typed arguments: the overlay names each tool's argument message.
+        let text = match auth::ToolCall::decode(&call.name, call.arguments)? {
+            auth::ToolCall::ReadFile(args) => format!("read_file {args:?}"),
+            auth::ToolCall::Search(args) => format!("search {args:?}"),
+            auth::ToolCall::WriteFile(args) => format!("write_file {args:?}"),
+            auth::ToolCall::DeleteFile(arguments) => format!("delete_file {arguments:?}"),
+        };
+        self.ran(format!("call_tool {}", call.name));
         Ok(Response::new(mcp::CallToolResponse {
-            content: vec![mcp::TextContent { text: name }],
+            content: vec![mcp::TextContent { text }],
             ..Default::default()
         }))
     }
@@ -197,11 +205,21 @@ async fn start() -> Harness {
 }
 
 fn call(name: &str) -> mcp::CallToolRequest {
+    let arguments = match name {
+        "read_file" => json!({ "path": "notes.md" }),
+        "search" => json!({ "query": "todo" }),
+        "write_file" => json!({ "path": "notes.md", "content": "hello" }),
+        _ => json!({}),
+    };
+    call_with(name, arguments)
+}
+
+fn call_with(name: &str, arguments: serde_json::Value) -> mcp::CallToolRequest {
     mcp::CallToolRequest {
         common: None,
         request: Some(mcp::call_tool_request::Request {
             name: name.into(),
-            arguments: None,
+            arguments: Some(mcp_auth_tests::support::to_struct(arguments)),
         }),
     }
 }
@@ -245,7 +263,10 @@ async fn a_read_only_token_lists_only_read_tools_and_cannot_call_a_write_tool() 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(answer.content[0].text, "read_file");
+    assert_eq!(
+        answer.content[0].text,
+        r#"read_file ReadFileArgs { path: "notes.md", max_bytes: None }"#
+    );
 
     for tool in ["write_file", "delete_file"] {
         let status = h
@@ -497,18 +518,151 @@ async fn a_prompt_needs_its_own_scopes_and_unknown_prompts_are_refused() {
     assert_eq!(h.ran(), ["list_prompts", "get_prompt summarize"]);
 }
 
+/// Handlers get typed arguments from the overlay's `arguments`: the `Struct` a client sends is
+/// decoded into the tool's message in the server's own proto, and arguments that do not fit are
+/// refused with INVALID_ARGUMENT naming the argument, before the handler does anything.
+#[tokio::test]
+async fn tools_get_typed_arguments_from_the_overlay() {
+    let mut h = start().await;
+    let writer = token("tools:call files:read files:write files:delete", 600);
+    let text =
+        |response: Response<mcp::CallToolResponse>| response.into_inner().content.remove(0).text;
+
+    let answer = h
+        .client
+        .call_tool(with_token(
+            call_with(
+                "write_file",
+                json!({ "path": "a.txt", "content": "hi", "mode": "WRITE_MODE_APPEND" }),
+            ),
+            &writer,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(answer),
+        r#"write_file WriteFileArgs { path: "a.txt", content: "hi", mode: Append }"#
+    );
+    let answer = h
+        .client
+        .call_tool(with_token(
+            call_with(
+                "search",
+                json!({ "query": "x", "limit": "25", "globs": ["*.md", "*.txt"] }),
+            ),
+            &writer,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(answer),
+        r#"search SearchArgs { query: "x", limit: 25, globs: ["*.md", "*.txt"] }"#
+    );
+    // The JSON name works as well as the proto name.
+    let answer = h
+        .client
+        .call_tool(with_token(
+            call_with("read_file", json!({ "path": "b", "maxBytes": 7 })),
+            &writer,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(answer),
+        r#"read_file ReadFileArgs { path: "b", max_bytes: Some(7) }"#
+    );
+    // A tool without an argument message gets its Struct as sent.
+    let answer = h
+        .client
+        .call_tool(with_token(
+            call_with("delete_file", json!({ "path": "c" })),
+            &writer,
+        ))
+        .await
+        .unwrap();
+    assert!(text(answer).starts_with("delete_file Struct"));
+
+    for (tool, arguments, message) in [
+        (
+            "read_file",
+            json!({ "path": "a", "max_bytes": -1 }),
+            "invalid arguments for tool `read_file`: argument `max_bytes`: out of range for a \
+             `uint32`",
+        ),
+        (
+            "read_file",
+            json!({ "path": "a", "recursive": true }),
+            "invalid arguments for tool `read_file`: argument `recursive`: `ReadFileArgs` has \
+             no field `recursive`",
+        ),
+        (
+            "read_file",
+            json!({}),
+            "invalid arguments for tool `read_file`: argument `path`: required, but not given",
+        ),
+        (
+            "write_file",
+            json!({ "path": "a", "content": "b", "mode": "WRITE_MODE_TRUNCATE" }),
+            "invalid arguments for tool `write_file`: argument `mode`: not a value of enum \
+             `WriteMode`; expected one of `WRITE_MODE_UNSPECIFIED`, `WRITE_MODE_CREATE`, \
+             `WRITE_MODE_REPLACE`, `WRITE_MODE_APPEND`",
+        ),
+        (
+            "search",
+            json!({ "query": "q", "globs": ["a", 3] }),
+            "invalid arguments for tool `search`: argument `globs[1]`: expected a string, got a \
+             number",
+        ),
+    ] {
+        let status = h
+            .client
+            .call_tool(with_token(call_with(tool, arguments), &writer))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{tool}");
+        assert_eq!(status.message(), message);
+    }
+    assert_eq!(
+        h.ran(),
+        [
+            "call_tool write_file",
+            "call_tool search",
+            "call_tool read_file",
+            "call_tool delete_file"
+        ],
+        "a handler acted on arguments it could not decode"
+    );
+}
+
 /// The tool registry carries each tool's `inputSchema`: generated from the argument message of a
 /// tool that has one, any object for tools whose arguments are a `Struct`.
 #[test]
 fn the_tool_registry_carries_input_schemas() {
-    for tool in auth::TOOLS {
-        assert_eq!(
-            tool.input_schema,
-            mcp_auth::tools::ToolPolicy::ANY_ARGUMENTS,
-            "{}",
-            tool.name
-        );
-    }
+    let schemas: Vec<(&str, serde_json::Value)> = auth::TOOLS
+        .iter()
+        .map(|tool| (tool.name, serde_json::from_str(tool.input_schema).unwrap()))
+        .collect();
+    assert_eq!(schemas[3], ("delete_file", json!({ "type": "object" })));
+    assert_eq!(
+        schemas[0],
+        (
+            "read_file",
+            json!({
+                "type": "object",
+                "properties": {
+                    "path": { "type": "string", "description": "The file, relative to the root." },
+                    "max_bytes": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 4294967295u32,
+                        "description": "Read at most this many bytes.",
+                    },
+                },
+                "required": ["path"],
+                "additionalProperties": false,
+            })
+        )
+    );
     let echo = mcp_auth_tests::fixtures::tools::tools_auth::TOOLS
         .iter()
         .find(|tool| tool.name == "echo")

@@ -5,11 +5,11 @@
     service fixtures.mcp.Mcp {
         tools {
             /// Read a file under the root.
-            "read_file": ["files:read"],
+            "read_file": ["files:read"] args fixtures.mcptools.ReadFileArgs as super::mcptools::ReadFileArgs schema r#"{"additionalProperties":false,"properties":{"max_bytes":{"description":"Read at most this many bytes.","maximum":4294967295,"minimum":0,"type":"integer"},"path":{"description":"The file, relative to the root.","type":"string"}},"required":["path"],"type":"object"}"#,
             /// Search the files under the root.
-            "search": ["files:read"],
+            "search": ["files:read"] args fixtures.mcptools.SearchArgs as super::mcptools::SearchArgs schema r#"{"additionalProperties":false,"properties":{"globs":{"items":{"type":"string"},"type":"array"},"limit":{"maximum":2147483647,"minimum":-2147483648,"type":"integer"},"query":{"type":"string"}},"required":["query"],"type":"object"}"#,
             /// Write a file under the root.
-            "write_file": ["files:write"],
+            "write_file": ["files:write"] args fixtures.mcptools.WriteFileArgs as super::mcptools::WriteFileArgs schema r#"{"additionalProperties":false,"properties":{"content":{"type":"string"},"mode":{"enum":["WRITE_MODE_UNSPECIFIED","WRITE_MODE_CREATE","WRITE_MODE_REPLACE","WRITE_MODE_APPEND"],"type":"string"},"path":{"type":"string"}},"required":["path","content"],"type":"object"}"#,
             /// Delete a file under the root.
             "delete_file": ["files:write", "files:delete"],
         }
@@ -28,6 +28,24 @@
             "summarize": ["prompts:summarize"],
             /// Review a change.
             "review_code": ["prompts:review"],
+        }
+
+        arguments {
+            message fixtures.mcptools.ReadFileArgs {
+                path: string = 1 required,
+                max_bytes: uint32 = 2,
+            }
+            message fixtures.mcptools.SearchArgs {
+                query: string = 1 required,
+                limit: int32 = 2,
+                globs: repeated string = 3,
+            }
+            message fixtures.mcptools.WriteFileArgs {
+                path: string = 1 required,
+                content: string = 2 required,
+                mode: enum fixtures.mcptools.WriteMode = 3,
+            }
+            enum fixtures.mcptools.WriteMode { WRITE_MODE_UNSPECIFIED = 0, WRITE_MODE_CREATE = 1, WRITE_MODE_REPLACE = 2, WRITE_MODE_APPEND = 3 }
         }
 
         /// Lists the resources.

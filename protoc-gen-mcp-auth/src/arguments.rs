@@ -1,0 +1,207 @@
+//! The argument messages of a package's tools, field by field, for the `arguments { .. }` block
+//! of `service!`: what the runtime needs to turn a tool's `Struct` arguments into its message.
+
+use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, Value};
+
+/// One message or enum of the block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ArgumentType {
+    Message {
+        full_name: String,
+        fields: Vec<ArgumentField>,
+    },
+    Enum {
+        full_name: String,
+        values: Vec<(String, i32)>,
+    },
+}
+
+/// One field, as the block writes it: `name: TYPE = NUMBER [required] [oneof o] [json "x"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ArgumentField {
+    pub(crate) name: String,
+    /// `string`, `repeated int64`, `map<string, enum a.E>`, `message a.M`.
+    pub(crate) ty: String,
+    pub(crate) number: u32,
+    pub(crate) required: bool,
+    /// The real (not proto3-`optional`) oneof it belongs to.
+    pub(crate) oneof: Option<String>,
+    /// Its JSON name when it is not protoc's default for its name.
+    pub(crate) json_name: Option<String>,
+}
+
+/// The extension that marks a field of an argument message required.
+const ARGUMENT_EXTENSION: &str = "mcp_auth.v1.argument";
+/// `google.api.field_behavior`, honoured when the request carries it.
+const FIELD_BEHAVIOR_EXTENSION: &str = "google.api.field_behavior";
+/// `google.api.FieldBehavior.REQUIRED`.
+const FIELD_BEHAVIOR_REQUIRED: i32 = 2;
+
+/// The messages (the roots and every message they reach, but the well-known types) and enums
+/// of `roots`, sorted by name.
+pub(crate) fn closure(roots: &[MessageDescriptor]) -> Vec<ArgumentType> {
+    let mut messages: Vec<MessageDescriptor> = Vec::new();
+    let mut enums = Vec::new();
+    let mut todo: Vec<MessageDescriptor> = roots.to_vec();
+    while let Some(message) = todo.pop() {
+        if is_well_known(message.full_name())
+            || messages
+                .iter()
+                .any(|m| m.full_name() == message.full_name())
+        {
+            continue;
+        }
+        for field in message.fields() {
+            let kinds = if field.is_map() {
+                let Kind::Message(entry) = field.kind() else {
+                    continue;
+                };
+                vec![entry.map_entry_value_field().kind()]
+            } else {
+                vec![field.kind()]
+            };
+            for kind in kinds {
+                match kind {
+                    Kind::Message(m) => todo.push(m),
+                    Kind::Enum(e)
+                        if !enums
+                            .iter()
+                            .any(|x: &EnumDescriptor| x.full_name() == e.full_name()) =>
+                    {
+                        enums.push(e);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        messages.push(message);
+    }
+    let mut out: Vec<ArgumentType> = messages
+        .iter()
+        .map(|message| ArgumentType::Message {
+            full_name: message.full_name().to_owned(),
+            fields: message
+                .fields()
+                .map(|field| ArgumentField {
+                    name: field.name().to_owned(),
+                    ty: field_type(&field),
+                    number: field.number(),
+                    required: is_required(&field),
+                    oneof: field
+                        .containing_oneof()
+                        .filter(|o| !o.is_synthetic())
+                        .map(|o| o.name().to_owned()),
+                    json_name: (field.json_name() != default_json_name(field.name()))
+                        .then(|| field.json_name().to_owned()),
+                })
+                .collect(),
+        })
+        .chain(enums.iter().map(|e| {
+            ArgumentType::Enum {
+                full_name: e.full_name().to_owned(),
+                values: e
+                    .values()
+                    .map(|v| (v.name().to_owned(), v.number()))
+                    .collect(),
+            }
+        }))
+        .collect();
+    out.sort_by(|a, b| name(a).cmp(name(b)));
+    out
+}
+
+fn name(item: &ArgumentType) -> &str {
+    match item {
+        ArgumentType::Message { full_name, .. } | ArgumentType::Enum { full_name, .. } => full_name,
+    }
+}
+
+fn is_well_known(full_name: &str) -> bool {
+    full_name.starts_with("google.protobuf.")
+}
+
+fn kind_text(kind: &Kind) -> String {
+    match kind {
+        Kind::Double => "double".to_owned(),
+        Kind::Float => "float".to_owned(),
+        Kind::Int32 => "int32".to_owned(),
+        Kind::Int64 => "int64".to_owned(),
+        Kind::Uint32 => "uint32".to_owned(),
+        Kind::Uint64 => "uint64".to_owned(),
+        Kind::Sint32 => "sint32".to_owned(),
+        Kind::Sint64 => "sint64".to_owned(),
+        Kind::Fixed32 => "fixed32".to_owned(),
+        Kind::Fixed64 => "fixed64".to_owned(),
+        Kind::Sfixed32 => "sfixed32".to_owned(),
+        Kind::Sfixed64 => "sfixed64".to_owned(),
+        Kind::Bool => "bool".to_owned(),
+        Kind::String => "string".to_owned(),
+        Kind::Bytes => "bytes".to_owned(),
+        Kind::Enum(e) => format!("enum {}", e.full_name()),
+        Kind::Message(m) => format!("message {}", m.full_name()),
+    }
+}
+
+fn field_type(field: &FieldDescriptor) -> String {
+    if field.is_map()
+        && let Kind::Message(entry) = field.kind()
+    {
+        return format!(
+            "map<{}, {}>",
+            kind_text(&entry.map_entry_key_field().kind()),
+            kind_text(&entry.map_entry_value_field().kind())
+        );
+    }
+    if field.is_list() {
+        format!("repeated {}", kind_text(&field.kind()))
+    } else {
+        kind_text(&field.kind())
+    }
+}
+
+/// Whether the arguments must set `field`: `(mcp_auth.v1.argument).required`, a proto2
+/// `required` label, or `(google.api.field_behavior) = REQUIRED`.
+pub(crate) fn is_required(field: &FieldDescriptor) -> bool {
+    if field.cardinality() == Cardinality::Required {
+        return true;
+    }
+    let pool = field.parent_pool();
+    let argument = pool.get_extension_by_name(ARGUMENT_EXTENSION);
+    let behavior = pool.get_extension_by_name(FIELD_BEHAVIOR_EXTENSION);
+    let options = field.options();
+    if let Some(argument) = &argument
+        && options.has_extension(argument)
+        && let Value::Message(rule) = &*options.get_extension(argument)
+        && rule
+            .get_field_by_name("required")
+            .is_some_and(|v| v.as_bool() == Some(true))
+    {
+        return true;
+    }
+    if let Some(behavior) = &behavior
+        && options.has_extension(behavior)
+        && let Value::List(values) = &*options.get_extension(behavior)
+    {
+        return values
+            .iter()
+            .any(|v| v.as_enum_number() == Some(FIELD_BEHAVIOR_REQUIRED));
+    }
+    false
+}
+
+/// protoc's default JSON name: `foo_bar` -> `fooBar`.
+fn default_json_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
