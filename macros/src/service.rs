@@ -34,6 +34,7 @@ mod kw {
     syn::custom_keyword!(schema);
     syn::custom_keyword!(args);
     syn::custom_keyword!(arguments);
+    syn::custom_keyword!(oneof);
 }
 
 pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
@@ -75,15 +76,41 @@ struct ToolDef {
 }
 
 /// A path to a field of a request message: `request?.name`, where `?` marks a field that is an
-/// `Option` in Rust (a message field, or a proto3 `optional` scalar).
+/// `Option` in Rust (a message field, or a proto3 `optional` scalar). For tools, also a `oneof`
+/// whose cases are tool argument messages:
+/// `oneof request?.call as run_request::Call { Echo => "echo", ReadFile => "read_file" }`.
 struct FieldPath {
     segments: Vec<(Ident, bool)>,
     span: Span,
+    /// The oneof's Rust enum and the tool each case calls.
+    oneof: Option<(syn::Path, Vec<(Ident, LitStr)>)>,
 }
 
 impl Parse for FieldPath {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let span = input.span();
+        if input.peek(kw::oneof) {
+            input.parse::<kw::oneof>()?;
+            let mut path = Self::parse_segments(input, span)?;
+            input.parse::<Token![as]>()?;
+            let enumeration = input.parse()?;
+            let body;
+            braced!(body in input);
+            let cases =
+                Punctuated::<(Ident, LitStr), Token![,]>::parse_terminated_with(&body, |case| {
+                    let variant = Ident::parse_any(case)?;
+                    case.parse::<Token![=>]>()?;
+                    Ok((variant, case.parse()?))
+                })?;
+            path.oneof = Some((enumeration, cases.into_iter().collect()));
+            return Ok(path);
+        }
+        Self::parse_segments(input, span)
+    }
+}
+
+impl FieldPath {
+    fn parse_segments(input: ParseStream<'_>, span: Span) -> syn::Result<Self> {
         let mut segments = Vec::new();
         loop {
             let ident = Ident::parse_any(input)?;
@@ -97,7 +124,11 @@ impl Parse for FieldPath {
             }
             input.parse::<Token![.]>()?;
         }
-        Ok(Self { segments, span })
+        Ok(Self {
+            segments,
+            span,
+            oneof: None,
+        })
     }
 }
 
@@ -647,6 +678,40 @@ fn validate(service: &ServiceDef) -> syn::Result<()> {
                 format!("rpc `{name}` names no tool field, so there are no tools to allow"),
             );
         }
+        for path in [&rule.resource, &rule.prompt, &rule.reauth]
+            .into_iter()
+            .flatten()
+        {
+            if path.oneof.is_some() {
+                push(
+                    path.span,
+                    format!("rpc `{name}`: only `tool` can name a oneof; name a string field"),
+                );
+            }
+        }
+        if let Some((_, cases)) = rule.tool.as_ref().and_then(|t| t.oneof.as_ref()) {
+            for (variant, tool) in cases {
+                if !service.tools.iter().any(|t| t.name.value() == tool.value()) {
+                    push(
+                        tool.span(),
+                        format!(
+                            "rpc `{name}`: oneof case `{variant}` calls tool `{}`, which the \
+                             `tools` table does not declare",
+                            tool.value()
+                        ),
+                    );
+                }
+            }
+            if rule.allow_undeclared_tools.is_some() {
+                push(
+                    rule.tool.as_ref().map_or(rpc.rule_span, |t| t.span),
+                    format!(
+                        "rpc `{name}` selects its tool by a oneof, whose every case is a declared \
+                         tool; remove `allow_undeclared_tools`"
+                    ),
+                );
+            }
+        }
         if let Some(tool) = &rule.tool {
             if rule.public.is_some() {
                 push(
@@ -835,10 +900,35 @@ fn doc_text(attrs: &[Attribute]) -> String {
     lines.join(" ")
 }
 
-/// `fn #name(m: &#request) -> Option<&str>` reading the string field at `path`.
+/// `fn #name(m: &#request) -> Option<&str>` reading the string field at `path`, or the tool
+/// name of the case set in the oneof at `path`.
 fn field_reader(name: &Ident, request: &Type, path: &FieldPath) -> TokenStream {
     let mut expr = quote!(m);
     let last = path.segments.len() - 1;
+    if let Some((enumeration, cases)) = &path.oneof {
+        for (field, optional) in &path.segments[..last] {
+            let field = ident::ident(&ident::to_snake(&field.unraw().to_string()), field.span());
+            expr = if *optional {
+                quote!(#expr.#field.as_ref()?)
+            } else {
+                quote!(#expr.#field)
+            };
+        }
+        let (field, _) = &path.segments[last];
+        let field = ident::ident(&ident::to_snake(&field.unraw().to_string()), field.span());
+        let enumeration = deepen_path(enumeration);
+        let arms = cases.iter().map(|(variant, tool)| {
+            quote!(::core::option::Option::Some(#enumeration::#variant(_)) => ::core::option::Option::Some(#tool))
+        });
+        return quote! {
+            fn #name(m: &#request) -> ::core::option::Option<&str> {
+                match &#expr.#field {
+                    #(#arms,)*
+                    ::core::option::Option::None => ::core::option::Option::None,
+                }
+            }
+        };
+    }
     for (i, (field, optional)) in path.segments.iter().enumerate() {
         let field = ident::ident(&ident::to_snake(&field.unraw().to_string()), field.span());
         if i < last {

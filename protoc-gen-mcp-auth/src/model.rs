@@ -97,6 +97,9 @@ pub(crate) struct Rule {
     pub(crate) message_rate_limit: Option<(u32, u32)>,
     /// The request field naming the tool, as `a?.b` segments (`?`: an `Option` in Rust).
     pub(crate) tool_field: Option<String>,
+    /// When `tool_field` is a oneof of tool argument messages: the Rust path of its enum, and
+    /// each case's variant with the tool it calls.
+    pub(crate) tool_oneof: Option<(String, Vec<(String, String)>)>,
     /// Whether tools no rule declares pass with the method's scopes.
     pub(crate) allow_undeclared_tools: bool,
     /// The request field holding the URI of the resource read, as `a?.b` segments.
@@ -316,7 +319,7 @@ fn supported_fields(message: &str) -> &'static [u32] {
     match message {
         "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
         "mcp_auth.v1.RateLimit" => &[1, 2, 3, 4],
-        "mcp_auth.v1.ToolRule" => &[1, 2, 3],
+        "mcp_auth.v1.ToolRule" => &[1, 2, 3, 4],
         "mcp_auth.v1.ToolTable" => &[1],
         "mcp_auth.v1.ResourceRule" | "mcp_auth.v1.PromptRule" => &[1, 2, 3],
         "mcp_auth.v1.ResourceTable" | "mcp_auth.v1.PromptTable" => &[1],
@@ -1218,6 +1221,7 @@ fn build_method(
             ));
         }
     }
+    let mut tool_oneof = None;
     let tool_field = if rule.tool_name_field.is_empty() {
         if rule.allow_undeclared_tools {
             fail(format!(
@@ -1233,15 +1237,44 @@ fn build_method(
         ));
         None
     } else {
-        match field_path(&method.input(), &rule.tool_name_field) {
-            Ok(path) => Some(path),
-            Err(problem) => {
+        let oneof = oneof_tools(
+            &method.input(),
+            &rule.tool_name_field,
+            extensions,
+            overlay,
+            params,
+            service.parent_file().package_name(),
+        );
+        match oneof.map(|o| o.map(|(path, enumeration, cases)| (path, Some((enumeration, cases)))))
+        {
+            Some(Ok((path, oneof))) => {
+                tool_oneof = oneof;
+                if rule.allow_undeclared_tools {
+                    fail(format!(
+                        "{whose} selects its tool by the oneof `{}`, whose every case is a \
+                         declared tool; remove `allow_undeclared_tools`",
+                        rule.tool_name_field
+                    ));
+                }
+                Some(path)
+            }
+            Some(Err(problem)) => {
                 fail(format!(
-                    "{whose} names the tool field {:?}, but {problem}",
+                    "{whose} names the oneof {:?} as its tool selector, but {problem}",
                     rule.tool_name_field
                 ));
                 None
             }
+            None => match field_path(&method.input(), &rule.tool_name_field) {
+                Ok(path) => Some(path),
+                Err(problem) => {
+                    fail(format!(
+                        "{whose} names the tool field {:?}, but {problem}",
+                        rule.tool_name_field
+                    ));
+                    None
+                }
+            },
         }
     };
     let mut named_field = |field: &str, allow: bool, key: &str, allow_key: &str, what: &str| {
@@ -1377,6 +1410,7 @@ fn build_method(
             rate_limit,
             message_rate_limit,
             tool_field,
+            tool_oneof,
             allow_undeclared_tools: rule.allow_undeclared_tools,
             resource_field,
             allow_undeclared_resources: rule.allow_undeclared_resources,
@@ -1385,6 +1419,79 @@ fn build_method(
             reauth_field,
         },
     })
+}
+
+/// A oneof that selects a tool: the path for the generated code, the Rust path of its enum, and
+/// each case's variant with the tool it calls.
+type OneofTools = (String, String, Vec<(String, String)>);
+
+/// When the last segment of the dotted `path` in `message` names a oneof (not a field): the path
+/// for the generated code (`a?.choice`), the Rust path of the oneof's enum, and each case's
+/// variant with the tool its message declares; or what is wrong. `None` when `path` does not end
+/// in a oneof.
+fn oneof_tools(
+    message: &MessageDescriptor,
+    path: &str,
+    extensions: &Extensions,
+    overlay: Option<&Overlay>,
+    params: &Parameters,
+    package: &str,
+) -> Option<Result<OneofTools, String>> {
+    let (parents, last) = match path.rsplit_once('.') {
+        Some((parents, last)) => (Some(parents), last),
+        None => (None, path),
+    };
+    let mut current = message.clone();
+    let mut out = Vec::new();
+    for segment in parents.into_iter().flat_map(|p| p.split('.')) {
+        let field = current.get_field_by_name(segment)?;
+        let prost_reflect::Kind::Message(next) = field.kind() else {
+            return None;
+        };
+        if field.is_list() || field.is_map() {
+            return None;
+        }
+        out.push(format!("{segment}?"));
+        current = next;
+    }
+    let oneof = current
+        .oneofs()
+        .find(|o| o.name() == last && !o.is_synthetic())?;
+    out.push(last.to_owned());
+    let mut cases = Vec::new();
+    for field in oneof.fields() {
+        let prost_reflect::Kind::Message(case) = field.kind() else {
+            return Some(Err(format!(
+                "its case `{}` is not a message; every case must be a tool's argument message",
+                field.name()
+            )));
+        };
+        let rule = match read_option::<ToolRule>(&case.options(), extensions.tool.as_ref()) {
+            Ok(Some(rule)) => Some(rule.name),
+            _ => overlay
+                .and_then(|o| o.message(case.full_name()))
+                .map(|entry| entry.rule.name.clone()),
+        };
+        let Some(tool) = rule else {
+            return Some(Err(format!(
+                "its case `{}` is `{}`, which is not a tool: give that message \
+                 `option (mcp_auth.v1.tool)`",
+                field.name(),
+                case.full_name()
+            )));
+        };
+        cases.push((sanitize(&field.name().to_upper_camel_case()), tool));
+    }
+    let owner = resolve_type(current.full_name(), package, params);
+    let (module, _) = owner.rsplit_once("::").unwrap_or(("", &owner));
+    let owner_module = sanitize(&current.name().to_snake_case());
+    let enumeration = sanitize(&last.to_upper_camel_case());
+    let enumeration = if module.is_empty() {
+        format!("{owner_module}::{enumeration}")
+    } else {
+        format!("{module}::{owner_module}::{enumeration}")
+    };
+    Some(Ok((out.join("."), enumeration, cases)))
 }
 
 /// The string field at the dotted `path` in `message`, written for the generated code as

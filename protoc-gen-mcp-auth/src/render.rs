@@ -189,8 +189,19 @@ fn render_method(out: &mut String, method: &Method) {
     if !rule.relaxed.is_empty() {
         fields.push(format!("stream: [{}]", rule.relaxed.join(", ")));
     }
-    if let Some(field) = &rule.tool_field {
-        fields.push(format!("tool: {field}"));
+    match (&rule.tool_field, &rule.tool_oneof) {
+        (Some(field), Some((enumeration, cases))) => {
+            let cases: Vec<String> = cases
+                .iter()
+                .map(|(variant, tool)| format!("{variant} => {tool:?}"))
+                .collect();
+            fields.push(format!(
+                "tool: oneof {field} as {enumeration} {{ {} }}",
+                cases.join(", ")
+            ));
+        }
+        (Some(field), None) => fields.push(format!("tool: {field}")),
+        _ => {}
     }
     if rule.allow_undeclared_tools {
         fields.push("allow_undeclared_tools".to_owned());

@@ -8,6 +8,8 @@
             "plain": ["plain:call"],
             /// Moves a file; its arguments are declared in the table.
             "move_file": ["files:write"] args fixtures.arguments.MoveFileArgs as MoveFileArgs schema r#"{"additionalProperties":false,"properties":{"from":{"description":"The file to move.","type":"string"},"overwrite":{"description":"Replace an existing file at `to`.","type":"boolean"},"to":{"description":"Where it goes.","type":"string"}},"required":["from","to"],"type":"object"}"#,
+            /// Says its text loudly.
+            "shout": ["shout:use"] args fixtures.arguments.Shout as Shout schema r#"{"additionalProperties":false,"properties":{"text":{"type":"string"}},"type":"object"}"#,
             /// Every scalar, enums, nested, repeated, maps, oneofs and the well-known types.
             "kitchen": ["kitchen:use"] args fixtures.arguments.Kitchen as Kitchen schema r#"{"additionalProperties":false,"properties":{"anything":{},"at":{"description":"Well-known types.","format":"date-time","type":"string"},"big":{"type":["integer","string"]},"blob":{"contentEncoding":"base64","type":"string"},"by_flag":{"additionalProperties":{"additionalProperties":false,"properties":{"color":{"enum":["COLOR_BLUE","COLOR_UNSPECIFIED","COLOR_RED","COLOR_GREEN"],"type":"string"},"ids":{"items":{"minimum":0,"pattern":"^[0-9]+$","type":["integer","string"]},"type":"array"},"text":{"type":"string"}},"type":"object"},"type":"object"},"choice_inner":{"additionalProperties":false,"properties":{"color":{"enum":["COLOR_BLUE","COLOR_UNSPECIFIED","COLOR_RED","COLOR_GREEN"],"type":"string"},"ids":{"items":{"minimum":0,"pattern":"^[0-9]+$","type":["integer","string"]},"type":"array"},"text":{"type":"string"}},"type":"object"},"choice_text":{"type":"string"},"color":{"enum":["COLOR_BLUE","COLOR_UNSPECIFIED","COLOR_RED","COLOR_GREEN"],"type":"string"},"colors":{"items":{"enum":["COLOR_BLUE","COLOR_UNSPECIFIED","COLOR_RED","COLOR_GREEN"],"type":"string"},"type":"array"},"colors_by_code":{"additionalProperties":{"enum":["COLOR_BLUE","COLOR_UNSPECIFIED","COLOR_RED","COLOR_GREEN"],"type":"string"},"type":"object"},"counts":{"additionalProperties":{"maximum":2147483647,"minimum":-2147483648,"type":"integer"},"description":"Maps.","type":"object"},"extra":{"type":"object"},"f_bool":{"type":"boolean"},"f_bytes":{"contentEncoding":"base64","type":"string"},"f_double":{"description":"Scalars.","type":"number"},"f_fixed32":{"maximum":4294967295,"minimum":0,"type":"integer"},"f_fixed64":{"minimum":0,"pattern":"^[0-9]+$","type":["integer","string"]},"f_float":{"type":"number"},"f_int32":{"maximum":2147483647,"minimum":-2147483648,"type":"integer"},"f_int64":{"pattern":"^-?[0-9]+$","type":["integer","string"]},"f_sfixed32":{"maximum":2147483647,"minimum":-2147483648,"type":"integer"},"f_sfixed64":{"pattern":"^-?[0-9]+$","type":["integer","string"]},"f_sint32":{"maximum":2147483647,"minimum":-2147483648,"type":"integer"},"f_sint64":{"pattern":"^-?[0-9]+$","type":["integer","string"]},"f_string":{"type":"string"},"f_uint32":{"maximum":4294967295,"minimum":0,"type":"integer"},"f_uint64":{"minimum":0,"pattern":"^[0-9]+$","type":["integer","string"]},"flag":{"type":"boolean"},"inner":{"additionalProperties":false,"description":"Nested and recursive messages.","properties":{"color":{"enum":["COLOR_BLUE","COLOR_UNSPECIFIED","COLOR_RED","COLOR_GREEN"],"type":"string"},"ids":{"items":{"minimum":0,"pattern":"^[0-9]+$","type":["integer","string"]},"type":"array"},"text":{"type":"string"}},"type":"object"},"inners":{"items":{"additionalProperties":false,"properties":{"color":{"enum":["COLOR_BLUE","COLOR_UNSPECIFIED","COLOR_RED","COLOR_GREEN"],"type":"string"},"ids":{"items":{"minimum":0,"pattern":"^[0-9]+$","type":["integer","string"]},"type":"array"},"text":{"type":"string"}},"type":"object"},"type":"array"},"label":{"type":"string"},"list":{"type":"array"},"mask":{"type":"string"},"maybe":{"maximum":2147483647,"minimum":-2147483648,"type":"integer"},"names_by_id":{"additionalProperties":{"type":"string"},"type":"object"},"nothing":{"type":"object"},"numbers":{"description":"Repeated.","items":{"pattern":"^-?[0-9]+$","type":["integer","string"]},"type":"array"},"ratios":{"items":{"type":"number"},"type":"array"},"renamed":{"description":"A JSON name of its own.","type":"string"},"timeout":{"pattern":"^-?[0-9]+(\\.[0-9]+)?s$","type":"string"},"tree":{"additionalProperties":false,"properties":{"children":{"items":{"type":"object"},"type":"array"},"label":{"type":"string"}},"type":"object"},"words":{"items":{"type":"string"},"type":"array"}},"type":"object"}"#,
         }
@@ -68,6 +70,9 @@
                 to: string = 2 required,
                 overwrite: bool = 3,
             }
+            message fixtures.arguments.Shout {
+                text: string = 1,
+            }
             message fixtures.arguments.Tree {
                 label: string = 1,
                 children: repeated message fixtures.arguments.Tree = 2,
@@ -76,5 +81,9 @@
 
         /// Calls one tool.
         rpc CallTool(CallToolRequest) returns (CallToolResponse) { scopes: ["tools:call"], tool: name }
+
+        /// Calls the tool whose argument message is set in the oneof `call`: the case decides which
+        /// tool's scopes are needed, and the handler gets typed arguments from the request itself.
+        rpc Run(RunRequest) returns (CallToolResponse) { scopes: ["tools:call"], tool: oneof call as run_request::Call { Kitchen => "kitchen", Shout => "shout" } }
     }
 }

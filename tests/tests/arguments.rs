@@ -475,3 +475,122 @@ fn refusals_do_not_echo_values() {
         assert!(!refused(arguments).contains("0123456789"));
     }
 }
+
+mod served {
+    //! The `Arguments` service on 127.0.0.1: `CallTool` decodes in the handler, `Run` selects
+    //! its tool by the oneof case set in the request.
+
+    use std::sync::{Arc, Mutex};
+
+    use mcp_auth::clock::ManualClock;
+    use mcp_auth::{Authorized, Authorizer, StandardClaims};
+    use mcp_auth_tests::fixtures::arguments::{self as args, arguments_auth as auth};
+    use mcp_auth_tests::support::{
+        NOW, connect, loopback, test_authenticator, to_struct, token, with_token,
+    };
+    use serde_json::json;
+    use tonic::{Code, Request, Response, Status};
+
+    type C = StandardClaims;
+
+    #[derive(Clone, Default)]
+    struct Handlers(Arc<Mutex<Vec<String>>>);
+
+    #[mcp_auth::handlers]
+    impl auth::Arguments for Handlers {
+        async fn call_tool(
+            &self,
+            _auth: Authorized<C, auth::policy::CallTool>,
+            request: Request<args::CallToolRequest>,
+        ) -> Result<Response<args::CallToolResponse>, Status> {
+            let request = request.into_inner();
+            let result = match auth::ToolCall::decode(&request.name, request.arguments)? {
+                auth::ToolCall::MoveFile(m) => format!("move {} -> {}", m.from, m.to),
+                other => format!("{} called", other.name()),
+            };
+            self.0.lock().unwrap().push(result.clone());
+            Ok(Response::new(args::CallToolResponse { result }))
+        }
+
+        async fn run(
+            &self,
+            _auth: Authorized<C, auth::policy::Run>,
+            request: Request<args::RunRequest>,
+        ) -> Result<Response<args::CallToolResponse>, Status> {
+            let result = match request.into_inner().call {
+                Some(args::run_request::Call::Kitchen(k)) => format!("kitchen {}", k.f_string),
+                Some(args::run_request::Call::Shout(s)) => s.text.to_uppercase(),
+                None => unreachable!("the adapter refuses a call that names no tool"),
+            };
+            self.0.lock().unwrap().push(result.clone());
+            Ok(Response::new(args::CallToolResponse { result }))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_oneof_case_selects_the_tool_and_its_scopes() {
+        let handlers = Handlers::default();
+        let ran = Arc::clone(&handlers.0);
+        let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
+        let (incoming, addr) = loopback().await;
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(auth::server(handlers, authorizer))
+                .serve_with_incoming(incoming),
+        );
+        let mut client = args::arguments_client::ArgumentsClient::new(connect(addr).await);
+        let cook = token("tools:call kitchen:use files:write", 600);
+        let run = |call| args::RunRequest {
+            request_id: "r1".into(),
+            call,
+        };
+
+        let kitchen = args::run_request::Call::Kitchen(args::Kitchen {
+            f_string: "soup".into(),
+            ..Default::default()
+        });
+        let answer = client
+            .run(with_token(run(Some(kitchen)), &cook))
+            .await
+            .unwrap();
+        assert_eq!(answer.into_inner().result, "kitchen soup");
+
+        let shout = args::run_request::Call::Shout(args::Shout { text: "hi".into() });
+        let status = client
+            .run(with_token(run(Some(shout.clone())), &cook))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "shout needs shout:use"
+        );
+        let status = client.run(with_token(run(None), &cook)).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "no case set: no tool"
+        );
+
+        let loud = token("tools:call shout:use", 600);
+        let answer = client
+            .run(with_token(run(Some(shout)), &loud))
+            .await
+            .unwrap();
+        assert_eq!(answer.into_inner().result, "HI");
+
+        // CallTool: the table tool `move_file` decoded in the handler.
+        let call = args::CallToolRequest {
+            name: "move_file".into(),
+            arguments: Some(to_struct(json!({ "from": "a", "to": "b" }))),
+        };
+        let answer = client.call_tool(with_token(call, &cook)).await.unwrap();
+        assert_eq!(answer.into_inner().result, "move a -> b");
+
+        assert_eq!(
+            *ran.lock().unwrap(),
+            ["kitchen soup", "HI", "move a -> b"],
+            "a refused call reached its handler"
+        );
+    }
+}
