@@ -8,6 +8,9 @@ fn main() {
     if let Err(error) = protoc_gen_mcp_auth::Builder::new()
         .build_client(true)
         .overlay("proto/health.overlay.toml")
+        // The policy as a Markdown table per package, for review: committed in policy/ and
+        // checked against this build's by tests/policy.rs.
+        .report(protoc_gen_mcp_auth::ReportFormat::Markdown)
         .compile(&protos, &["proto"])
     {
         panic!("code generation failed:\n{error}");

@@ -50,14 +50,21 @@ impl McpServer {
         }
     }
 
-    /// Runs one tool on a blocking thread (the tools do file I/O).
+    /// Decodes a tool's arguments into its argument message and runs it on a blocking thread
+    /// (the tools do file I/O).
     async fn run_tool(
         &self,
         name: String,
         arguments: Option<prost_types::Struct>,
     ) -> Result<CallToolResponse, root::ToolError> {
+        let call = mcp_service_auth::ToolCall::decode(&name, arguments).map_err(|status| {
+            root::ToolError {
+                code: status.code(),
+                message: status.message().to_owned(),
+            }
+        })?;
         let root = Arc::clone(&self.root);
-        tokio::task::spawn_blocking(move || tools::call(&root, &name, arguments.as_ref()))
+        tokio::task::spawn_blocking(move || tools::call(&root, call))
             .await
             .unwrap_or_else(|_| {
                 Err(root::ToolError {
@@ -85,7 +92,10 @@ impl mcp_service_auth::McpService for McpServer {
             .map(|tool| Tool {
                 name: tool.name.to_owned(),
                 description: tool.description.to_owned(),
-                input_schema: tools::input_schema(tool.name).and_then(|s| json::to_struct(s).ok()),
+                // Generated from the tool's argument message.
+                input_schema: serde_json::from_str(tool.input_schema)
+                    .ok()
+                    .and_then(|schema| json::to_struct(schema).ok()),
             })
             .collect();
         Ok(Response::new(ListToolsResponse { tools }))

@@ -420,6 +420,31 @@ async fn client_certificates_and_tokens_over_tls() {
         .await
         .unwrap();
     assert_eq!(read.into_inner().content[0].text, "hello");
+    // Arguments that do not fit the tool's argument message (proto/mcp/mcp.proto) are refused
+    // before the tool runs, naming the argument.
+    for (arguments, message) in [
+        (
+            serde_json::json!({}),
+            "invalid arguments for tool `read_file`: argument `path`: required, but not given",
+        ),
+        (
+            serde_json::json!({"path": 7}),
+            "invalid arguments for tool `read_file`: argument `path`: expected a string, got a \
+             number",
+        ),
+        (
+            serde_json::json!({"path": "hello.txt", "follow": true}),
+            "invalid arguments for tool `read_file`: argument `follow`: `ReadFileArgs` has no \
+             field `follow`",
+        ),
+    ] {
+        let status = client
+            .call_tool(call("read_file", arguments))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), message);
+    }
     let status = client
         .call_tool(call(
             "write_file",
