@@ -281,23 +281,6 @@ impl Parse for Arguments {
     }
 }
 
-/// protoc's default JSON name: `foo_bar` -> `fooBar`.
-fn json_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 impl Arguments {
     fn index(&self) -> HashMap<&str, (usize, bool)> {
         self.items
@@ -497,7 +480,7 @@ impl Arguments {
                         let json = field
                             .json
                             .as_ref()
-                            .map_or_else(|| json_name(&proto_name), LitStr::value);
+                            .map_or_else(|| ident::json_name(&proto_name), LitStr::value);
                         let number = &field.number;
                         let kind = self.kind(&field.ty, rt);
                         let label = if field.repeated {
@@ -605,13 +588,6 @@ pub(crate) fn variant_names(tools: &[String], span: Span) -> Vec<Ident> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_names_follow_protoc() {
-        assert_eq!(json_name("file_path"), "filePath");
-        assert_eq!(json_name("a_b_c"), "aBC");
-        assert_eq!(json_name("plain"), "plain");
-    }
 
     #[test]
     fn variants_are_unique_identifiers() {

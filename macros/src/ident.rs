@@ -1,33 +1,7 @@
 //! Rust names for proto names, following prost-build and tonic-build exactly, so the generated
 //! code meets theirs.
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
-
-/// prost-build's `sanitize_identifier`: raw identifiers for keywords, `_` suffix for the
-/// keywords that cannot be raw.
-pub(crate) fn sanitize(ident: &str) -> String {
-    match ident {
-        "as" | "break" | "const" | "continue" | "else" | "enum" | "false" | "fn" | "for" | "if"
-        | "impl" | "in" | "let" | "loop" | "match" | "mod" | "move" | "mut" | "pub" | "ref"
-        | "return" | "static" | "struct" | "trait" | "true" | "type" | "unsafe" | "use"
-        | "where" | "while" | "dyn" | "abstract" | "become" | "box" | "do" | "final" | "macro"
-        | "override" | "priv" | "typeof" | "unsized" | "virtual" | "yield" | "async" | "await"
-        | "try" | "gen" => format!("r#{ident}"),
-        "_" | "super" | "self" | "Self" | "extern" | "crate" => format!("{ident}_"),
-        s if s.starts_with(|c: char| c.is_numeric()) => format!("_{ident}"),
-        _ => ident.to_owned(),
-    }
-}
-
-/// prost-build's `to_snake`: the Rust name of a method.
-pub(crate) fn to_snake(s: &str) -> String {
-    sanitize(&s.to_snake_case())
-}
-
-/// prost-build's `to_upper_camel`: the Rust name of a service or type.
-pub(crate) fn to_upper_camel(s: &str) -> String {
-    sanitize(&s.to_upper_camel_case())
-}
+pub(crate) use mcp_auth_names::{json_name, to_snake, to_upper_camel};
 
 /// tonic-build's `naive_snake_case`: the module of a service's server (`FooBar` ->
 /// `foo_bar_server`).
@@ -56,13 +30,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_follow_prost_and_tonic() {
-        assert_eq!(to_snake("ListTools"), "list_tools");
-        assert_eq!(to_snake("Type"), "r#type");
-        assert_eq!(to_snake("Self"), "self_");
-        assert_eq!(to_snake("async"), "r#async");
-        assert_eq!(to_upper_camel("mcp_service"), "McpService");
-        assert_eq!(to_upper_camel("self"), "Self_");
+    fn service_modules_follow_tonic() {
         assert_eq!(naive_snake("McpService"), "mcp_service");
         assert_eq!(naive_snake("HTTPThing"), "h_t_t_p_thing");
     }

@@ -91,7 +91,7 @@ pub(crate) fn closure(roots: &[MessageDescriptor]) -> Vec<ArgumentType> {
                         .containing_oneof()
                         .filter(|o| !o.is_synthetic())
                         .map(|o| o.name().to_owned()),
-                    json_name: (field.json_name() != default_json_name(field.name()))
+                    json_name: (field.json_name() != mcp_auth_names::json_name(field.name()))
                         .then(|| field.json_name().to_owned()),
                 })
                 .collect(),
@@ -187,21 +187,4 @@ pub(crate) fn is_required(field: &FieldDescriptor) -> bool {
             .any(|v| v.as_enum_number() == Some(FIELD_BEHAVIOR_REQUIRED));
     }
     false
-}
-
-/// protoc's default JSON name: `foo_bar` -> `fooBar`.
-fn default_json_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut upper = false;
-    for c in name.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

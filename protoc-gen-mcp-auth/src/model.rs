@@ -1608,20 +1608,7 @@ pub(crate) fn resolve_type(full_name: &str, package: &str, params: &Parameters) 
         .join("::")
 }
 
-/// prost-build's `sanitize_identifier`.
-pub(crate) fn sanitize(ident: &str) -> String {
-    match ident {
-        "as" | "break" | "const" | "continue" | "else" | "enum" | "false" | "fn" | "for" | "if"
-        | "impl" | "in" | "let" | "loop" | "match" | "mod" | "move" | "mut" | "pub" | "ref"
-        | "return" | "static" | "struct" | "trait" | "true" | "type" | "unsafe" | "use"
-        | "where" | "while" | "dyn" | "abstract" | "become" | "box" | "do" | "final" | "macro"
-        | "override" | "priv" | "typeof" | "unsized" | "virtual" | "yield" | "async" | "await"
-        | "try" | "gen" => format!("r#{ident}"),
-        "_" | "super" | "self" | "Self" | "extern" | "crate" => format!("{ident}_"),
-        s if s.starts_with(|c: char| c.is_numeric()) => format!("_{ident}"),
-        _ => ident.to_owned(),
-    }
-}
+pub(crate) use mcp_auth_names::sanitize;
 
 #[cfg(test)]
 mod tests {
