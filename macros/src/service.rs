@@ -1211,39 +1211,44 @@ fn render(service: &ServiceDef) -> TokenStream {
         };
         let call_limit = limit("per_second", "burst");
         let message_limit = limit("messages_per_second", "message_burst");
-        let tool_rules = if rule.tool.is_some() {
-            let allow = rule.allow_undeclared_tools.is_some();
+        // `Some(ToolRules { tools: super::TOOLS, allow_undeclared })` when the RPC names a
+        // tool (and the same for resources and prompts), `None` otherwise.
+        let rules = |named: bool, allow: Option<Span>, ty: &str, field: &str, table: &str| {
+            if !named {
+                return quote!(::core::option::Option::None);
+            }
+            let ty = Ident::new(ty, Span::call_site());
+            let field = Ident::new(field, Span::call_site());
+            let table = Ident::new(table, Span::call_site());
+            let allow = allow.is_some();
             quote! {
-                ::core::option::Option::Some(#rt::ToolRules {
-                    tools: super::TOOLS,
+                ::core::option::Option::Some(#rt::#ty {
+                    #field: super::#table,
                     allow_undeclared: #allow,
                 })
             }
-        } else {
-            quote!(::core::option::Option::None)
         };
-        let resource_rules = if rule.resource.is_some() {
-            let allow = rule.allow_undeclared_resources.is_some();
-            quote! {
-                ::core::option::Option::Some(#rt::ResourceRules {
-                    resources: super::RESOURCES,
-                    allow_undeclared: #allow,
-                })
-            }
-        } else {
-            quote!(::core::option::Option::None)
-        };
-        let prompt_rules = if rule.prompt.is_some() {
-            let allow = rule.allow_undeclared_prompts.is_some();
-            quote! {
-                ::core::option::Option::Some(#rt::PromptRules {
-                    prompts: super::PROMPTS,
-                    allow_undeclared: #allow,
-                })
-            }
-        } else {
-            quote!(::core::option::Option::None)
-        };
+        let tool_rules = rules(
+            rule.tool.is_some(),
+            rule.allow_undeclared_tools,
+            "ToolRules",
+            "tools",
+            "TOOLS",
+        );
+        let resource_rules = rules(
+            rule.resource.is_some(),
+            rule.allow_undeclared_resources,
+            "ResourceRules",
+            "resources",
+            "RESOURCES",
+        );
+        let prompt_rules = rules(
+            rule.prompt.is_some(),
+            rule.allow_undeclared_prompts,
+            "PromptRules",
+            "prompts",
+            "PROMPTS",
+        );
         let marker_doc = format!(" The policy of `{path}`: {access_doc}");
         markers.push(quote! {
             #[doc = #marker_doc]

@@ -277,3 +277,55 @@ pub fn to_struct(json: serde_json::Value) -> prost_types::Struct {
         fields: map.into_iter().map(|(k, v)| (k, value(v))).collect(),
     }
 }
+
+/// What the `Limited` handlers counted.
+#[derive(Debug, Default)]
+pub struct Limited {
+    /// `Ping` calls that reached the handler.
+    pub pings: AtomicUsize,
+    /// `Feed` messages that reached the handler.
+    pub fed: AtomicUsize,
+}
+
+/// The handlers of the `limits` fixture: they count what reaches them.
+#[derive(Debug)]
+pub struct LimitedHandlers(pub Arc<Limited>);
+
+#[mcp_auth::handlers]
+impl crate::fixtures::limits::limited_auth::Limited for LimitedHandlers {
+    async fn ping(
+        &self,
+        _auth: Authorized<C, crate::fixtures::limits::limited_auth::policy::Ping>,
+        request: Request<crate::fixtures::limits::Tick>,
+    ) -> Result<Response<crate::fixtures::limits::Tick>, Status> {
+        self.0.pings.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(request.into_inner()))
+    }
+
+    async fn feed(
+        &self,
+        _auth: Authorized<C, crate::fixtures::limits::limited_auth::policy::Feed>,
+        request: Request<mcp_auth::GuardedStream<crate::fixtures::limits::Tick>>,
+    ) -> Result<Response<crate::fixtures::limits::Count>, Status> {
+        let mut stream = request.into_inner();
+        let mut count = 0;
+        while stream.message().await?.is_some() {
+            self.0.fed.fetch_add(1, Ordering::SeqCst);
+            count += 1;
+        }
+        Ok(Response::new(crate::fixtures::limits::Count { count }))
+    }
+
+    async fn firehose(
+        &self,
+        _auth: Authorized<C, crate::fixtures::limits::limited_auth::policy::Firehose>,
+        request: Request<mcp_auth::GuardedStream<crate::fixtures::limits::Tick>>,
+    ) -> Result<Response<crate::fixtures::limits::Count>, Status> {
+        let mut stream = request.into_inner();
+        let mut count = 0;
+        while stream.message().await?.is_some() {
+            count += 1;
+        }
+        Ok(Response::new(crate::fixtures::limits::Count { count }))
+    }
+}

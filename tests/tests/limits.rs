@@ -3,69 +3,22 @@
 //! connections, with the retry delay in the status.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use mcp_auth::clock::ManualClock;
 use mcp_auth::rate_limit::RateLimit;
-use mcp_auth::{Authorized, Authorizer, AuthorizerBuilder, GuardedStream, StandardClaims};
+use mcp_auth::{Authorizer, AuthorizerBuilder, StandardClaims};
 use mcp_auth_tests::fixtures::limits::{self, limited_auth};
 use mcp_auth_tests::fixtures::streaming;
 use mcp_auth_tests::support::{
-    AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, connect, loopback, test_authenticator, token,
-    with_token,
+    AUDIENCE, Calls, Handlers, ISSUER, Limited, LimitedHandlers, NOW, SECRET, connect, loopback,
+    test_authenticator, token, with_token,
 };
 use tonic::transport::{Channel, Server};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 type C = StandardClaims;
-
-#[derive(Default)]
-struct Limited {
-    pings: AtomicUsize,
-    fed: AtomicUsize,
-}
-
-struct LimitedHandlers(Arc<Limited>);
-
-#[mcp_auth::handlers]
-impl limited_auth::Limited for LimitedHandlers {
-    async fn ping(
-        &self,
-        _auth: Authorized<C, limited_auth::policy::Ping>,
-        request: Request<limits::Tick>,
-    ) -> Result<Response<limits::Tick>, Status> {
-        self.0.pings.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(request.into_inner()))
-    }
-
-    async fn feed(
-        &self,
-        _auth: Authorized<C, limited_auth::policy::Feed>,
-        request: Request<GuardedStream<limits::Tick>>,
-    ) -> Result<Response<limits::Count>, Status> {
-        let mut stream = request.into_inner();
-        let mut count = 0;
-        while stream.message().await?.is_some() {
-            self.0.fed.fetch_add(1, Ordering::SeqCst);
-            count += 1;
-        }
-        Ok(Response::new(limits::Count { count }))
-    }
-
-    async fn firehose(
-        &self,
-        _auth: Authorized<C, limited_auth::policy::Firehose>,
-        request: Request<GuardedStream<limits::Tick>>,
-    ) -> Result<Response<limits::Count>, Status> {
-        let mut stream = request.into_inner();
-        let mut count = 0;
-        while stream.message().await?.is_some() {
-            count += 1;
-        }
-        Ok(Response::new(limits::Count { count }))
-    }
-}
 
 struct Harness {
     addr: std::net::SocketAddr,

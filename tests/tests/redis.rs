@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,13 +20,13 @@ use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::rate_limit::{
     RateCheck, RateKey, RateKind, RateLimit, RateLimiter, RateOutcome, RedisRateLimiter,
 };
-use mcp_auth::{
-    AuditEvent, Authorized, Authorizer, AuthorizerBuilder, Decision, GuardedStream, StandardClaims,
-};
+use mcp_auth::{AuditEvent, Authorizer, AuthorizerBuilder, Decision, StandardClaims};
 use mcp_auth_tests::fixtures::limits::{self, limited_auth};
-use mcp_auth_tests::support::{AUDIENCE, ISSUER, NOW, SECRET, with_token};
+use mcp_auth_tests::support::{
+    AUDIENCE, ISSUER, Limited, LimitedHandlers, NOW, SECRET, with_token,
+};
 use tonic::transport::{Channel, Server};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 type C = StandardClaims;
@@ -230,53 +230,6 @@ fn read_reply(reader: &mut impl BufRead) -> std::io::Result<Reply> {
 }
 
 // --- servers ----------------------------------------------------------------------------------
-
-#[derive(Default)]
-struct Limited {
-    pings: AtomicUsize,
-    fed: AtomicUsize,
-}
-
-struct LimitedHandlers(Arc<Limited>);
-
-#[mcp_auth::handlers]
-impl limited_auth::Limited for LimitedHandlers {
-    async fn ping(
-        &self,
-        _auth: Authorized<C, limited_auth::policy::Ping>,
-        request: Request<limits::Tick>,
-    ) -> Result<Response<limits::Tick>, Status> {
-        self.0.pings.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(request.into_inner()))
-    }
-
-    async fn feed(
-        &self,
-        _auth: Authorized<C, limited_auth::policy::Feed>,
-        request: Request<GuardedStream<limits::Tick>>,
-    ) -> Result<Response<limits::Count>, Status> {
-        let mut stream = request.into_inner();
-        let mut count = 0;
-        while stream.message().await?.is_some() {
-            self.0.fed.fetch_add(1, Ordering::SeqCst);
-            count += 1;
-        }
-        Ok(Response::new(limits::Count { count }))
-    }
-
-    async fn firehose(
-        &self,
-        _auth: Authorized<C, limited_auth::policy::Firehose>,
-        request: Request<GuardedStream<limits::Tick>>,
-    ) -> Result<Response<limits::Count>, Status> {
-        let mut stream = request.into_inner();
-        let mut count = 0;
-        while stream.message().await?.is_some() {
-            count += 1;
-        }
-        Ok(Response::new(limits::Count { count }))
-    }
-}
 
 /// One audited decision: method, decision, reason, detail.
 type Audited = (String, Decision, String, Option<String>);
