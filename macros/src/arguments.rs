@@ -47,11 +47,15 @@ pub(crate) struct ProtoName {
 
 impl Parse for ProtoName {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let span = input.span();
-        let mut parts = vec![Ident::parse_any(input)?.unraw().to_string()];
+        let first = Ident::parse_any(input)?;
+        // Errors underline the last component, the type's own name.
+        let mut span = first.span();
+        let mut parts = vec![first.unraw().to_string()];
         while input.peek(Token![.]) {
             input.parse::<Token![.]>()?;
-            parts.push(Ident::parse_any(input)?.unraw().to_string());
+            let part = Ident::parse_any(input)?;
+            span = part.span();
+            parts.push(part.unraw().to_string());
         }
         Ok(Self {
             text: parts.join("."),
