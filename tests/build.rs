@@ -14,6 +14,7 @@ fn main() {
         "fixtures/tools.proto",
         "fixtures/resources.proto",
         "fixtures/arguments.proto",
+        "fixtures/attack.proto",
     ]
     .map(|p| format!("{root}/{p}"));
     if let Err(error) = protoc_gen_mcp_auth::Builder::new()

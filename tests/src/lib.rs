@@ -55,4 +55,7 @@ pub mod fixtures {
     pub mod arguments {
         mcp_auth::include_proto!("fixtures.arguments");
     }
+    pub mod attack {
+        mcp_auth::include_proto!("fixtures.attack");
+    }
 }
