@@ -108,6 +108,117 @@ fn raw(header: Value, signed: bool) -> String {
     format!("{input}.{signature}")
 }
 
+/// A token of `header` and the payload text `payload` exactly as given (duplicate keys
+/// included), signed by `algorithm` with `key`.
+fn signed_raw(header: &Value, payload: &str, algorithm: Algorithm, key: &EncodingKey) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, algorithm).unwrap();
+    format!("{input}.{signature}")
+}
+
+/// The cases RFC 8725 and the OWASP JWT cheat sheet name beyond the basic ones: keys the token
+/// brings along (`jwk`, `x5c`, `x5u`), `kid` injection, `alg: none` spelled otherwise, the
+/// ECDSA "psychic signature" (r = s = 0), an empty signature, a JWE-shaped token, duplicate
+/// claims.
+fn literature_cases() -> Vec<(&'static str, Vec<String>)> {
+    let bearer = |t: &str| format!("Bearer {t}");
+    let attacker = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let attacker_key = EncodingKey::from_ec_pem(attacker.serialize_pem().as_bytes()).unwrap();
+    let point = attacker.public_key_raw();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    });
+    let certificate = rcgen::CertificateParams::new(vec!["attacker.test".into()])
+        .unwrap()
+        .self_signed(&attacker)
+        .unwrap();
+    let x5c = base64::engine::general_purpose::STANDARD.encode(certificate.der());
+    let payload = claims().to_string();
+    let es = |header: Value| signed_raw(&header, &payload, Algorithm::ES256, &attacker_key);
+    let good = hs(&claims());
+    let mut parts = good.split('.');
+    let (head, body) = (parts.next().unwrap(), parts.next().unwrap());
+    let zero_signature = URL_SAFE_NO_PAD.encode([0u8; 64]);
+    let es_head = URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "kid": "es"}).to_string());
+    // The earlier `exp` is valid, the later one expired: a parser that keeps the first would
+    // accept it; RFC 7519 allows only rejecting duplicates or keeping the last.
+    let duplicate_exp = format!(
+        r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","sub":"mallory","scope":"items:read items:write","iat":{NOW},"exp":{},"exp":{}}}"#,
+        NOW + 600,
+        NOW - 10
+    );
+    vec![
+        (
+            "alg None",
+            vec![bearer(&raw(json!({"alg": "None", "kid": "hs"}), false))],
+        ),
+        (
+            "alg NONE",
+            vec![bearer(&raw(json!({"alg": "NONE", "kid": "hs"}), false))],
+        ),
+        (
+            "the attacker's key embedded as jwk",
+            vec![bearer(&es(
+                json!({"alg": "ES256", "kid": "es", "jwk": jwk}),
+            ))],
+        ),
+        (
+            "the attacker's certificate embedded as x5c",
+            vec![bearer(&es(
+                json!({"alg": "ES256", "kid": "es", "x5c": [x5c]}),
+            ))],
+        ),
+        (
+            "an x5u header pointing elsewhere",
+            vec![bearer(&es(
+                json!({"alg": "ES256", "x5u": "http://127.0.0.1:1/cert.pem"}),
+            ))],
+        ),
+        (
+            "kid path traversal, signed with an empty key",
+            vec![bearer(&signed_raw(
+                &json!({"alg": "HS256", "kid": "../../../../../../dev/null"}),
+                &payload,
+                Algorithm::HS256,
+                &EncodingKey::from_secret(b""),
+            ))],
+        ),
+        (
+            "kid SQL injection",
+            vec![bearer(&signed_raw(
+                &json!({"alg": "HS256", "kid": "x' UNION SELECT 'key"}),
+                &payload,
+                Algorithm::HS256,
+                &EncodingKey::from_secret(b"key"),
+            ))],
+        ),
+        (
+            "ECDSA psychic signature (r = s = 0)",
+            vec![bearer(&format!("{es_head}.{body}.{zero_signature}"))],
+        ),
+        ("empty signature", vec![bearer(&format!("{head}.{body}."))]),
+        (
+            "JWE-shaped (five parts)",
+            vec![bearer(&format!("{head}.{body}.{body}.{body}.{body}"))],
+        ),
+        (
+            "duplicate exp, the last expired",
+            vec![bearer(&signed_raw(
+                &json!({"alg": "HS256", "kid": "hs"}),
+                &duplicate_exp,
+                Algorithm::HS256,
+                &EncodingKey::from_secret(SECRET),
+            ))],
+        ),
+    ]
+}
+
 /// Each case: a name and the `authorization` values sent (none for a missing header).
 fn cases(keys: &Keys) -> Vec<(&'static str, Vec<String>)> {
     let good = hs(&claims());
@@ -322,7 +433,9 @@ async fn every_bad_token_is_refused_on_every_kind_of_rpc_and_no_handler_runs() {
     calls.unary.store(0, Ordering::SeqCst);
 
     let mut failures = Vec::new();
-    for (case, values) in cases(&keys) {
+    let mut all = cases(&keys);
+    all.extend(literature_cases());
+    for (case, values) in all {
         let outcomes = [
             ("unary", client.unary(request(item(), &values)).await.err()),
             (
