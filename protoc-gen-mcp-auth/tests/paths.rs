@@ -142,6 +142,23 @@ fn buf() -> PathBuf {
     }
 }
 
+/// The options proto is a buf module that passes `buf lint` (its buf.yaml: STANDARD), so users
+/// can depend on it from the BSR or a copy without lint exceptions.
+#[test]
+fn the_options_proto_passes_buf_lint() {
+    let output = Command::new(buf())
+        .arg("lint")
+        .current_dir(repo().join("proto"))
+        .output()
+        .expect("buf is installed (bash tests/setup.sh)");
+    assert!(
+        output.status.success(),
+        "buf lint: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn buf_generate_produces_the_same_files() {
     let work = scratch("buf-work");
