@@ -62,24 +62,30 @@ pub(crate) fn generate_with(
     request: &request::Request,
     params: &Parameters,
 ) -> Result<Vec<code_generator_response::File>, String> {
-    let lines = |diagnostics: Vec<Diagnostic>| {
-        diagnostics
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     let overlay = match &params.overlay {
         Some(path) => Some(overlay::Overlay::load(path).map_err(lines)?),
         None => None,
     };
-    let packages = model::build(
-        &request.pool,
-        &request.files_to_generate,
-        params,
-        overlay.as_ref(),
-    )
-    .map_err(lines)?;
+    generate_from(request, params, overlay.as_ref())
+}
+
+/// Diagnostics as the lines of the response's `error` field.
+fn lines(diagnostics: Vec<Diagnostic>) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Generates the files of `request` under `params` with `overlay` already parsed.
+fn generate_from(
+    request: &request::Request,
+    params: &Parameters,
+    overlay: Option<&overlay::Overlay>,
+) -> Result<Vec<code_generator_response::File>, String> {
+    let packages =
+        model::build(&request.pool, &request.files_to_generate, params, overlay).map_err(lines)?;
     let mut files = Vec::new();
     for package in &packages {
         files.push(code_generator_response::File {
@@ -92,7 +98,7 @@ pub(crate) fn generate_with(
                 name: Some(report::file_name(&package.name, format)),
                 content: Some(report::render(
                     package,
-                    overlay.as_ref().map(|o| o.file.as_str()),
+                    overlay.map(|o| o.file.as_str()),
                     format,
                 )),
                 ..Default::default()
@@ -100,4 +106,56 @@ pub(crate) fn generate_with(
         }
     }
     Ok(files)
+}
+
+/// Entry points for the fuzz targets in `fuzz/` and the property tests; not part of the API
+/// (no semver promise), hidden from the docs.
+#[doc(hidden)]
+pub mod __fuzz {
+    use prost::Message;
+    use prost_types::compiler::CodeGeneratorResponse;
+
+    use crate::{Parameters, RequestError, generate_from, lines, overlay, request};
+
+    /// The name overlay diagnostics carry in [`execute_with_overlay`] and [`parse_overlay`].
+    pub const OVERLAY_FILE: &str = "fuzz.overlay.toml";
+
+    /// Parses `text` as a policy overlay; `Err` is the diagnostics, one per line.
+    pub fn parse_overlay(text: &str) -> Result<(), String> {
+        overlay::Overlay::parse(OVERLAY_FILE, text)
+            .map(drop)
+            .map_err(lines)
+    }
+
+    /// [`crate::execute`] with the policy overlay given as text instead of as a file named by
+    /// the request's `overlay=` parameter (any `overlay=` there is ignored): the encoded
+    /// `CodeGeneratorResponse`, which carries the overlay's diagnostics in `error`.
+    pub fn execute_with_overlay(
+        request: &[u8],
+        overlay_text: &str,
+    ) -> Result<Vec<u8>, RequestError> {
+        let request = request::decode(request)?;
+        let result = request
+            .parameter
+            .parse::<Parameters>()
+            .map_err(|e| format!("{e}"))
+            .and_then(|mut params| {
+                params.overlay = None;
+                let overlay = overlay::Overlay::parse(OVERLAY_FILE, overlay_text).map_err(lines)?;
+                generate_from(&request, &params, Some(&overlay))
+            });
+        let response = match result {
+            Ok(file) => CodeGeneratorResponse {
+                file,
+                supported_features: Some(crate::FEATURE_PROTO3_OPTIONAL),
+                ..Default::default()
+            },
+            Err(error) => CodeGeneratorResponse {
+                error: Some(error),
+                supported_features: Some(crate::FEATURE_PROTO3_OPTIONAL),
+                ..Default::default()
+            },
+        };
+        Ok(response.encode_to_vec())
+    }
 }
