@@ -594,3 +594,149 @@ mod served {
         );
     }
 }
+
+mod properties {
+    //! Property tests: any value of a field's type, written as the proto3 JSON mapping writes
+    //! it, decodes to itself; arbitrary JSON never panics the decoder, and what it accepts has
+    //! only the message's fields.
+
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    use super::{args, kitchen};
+
+    /// Any JSON value, nested a few levels.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-1e12f64..1e12).prop_map(|n| json!(n)),
+            "[a-zA-Z0-9_ =+/-]{0,12}".prop_map(Value::String),
+            prop::sample::select(vec!["COLOR_RED", "NaN", "1.5s", "2026-01-01T00:00:00Z", "AP8="])
+                .prop_map(|s| Value::String(s.to_owned())),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(field_name(), inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    /// Mostly the names `Kitchen` and its messages have, some it does not.
+    fn field_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::sample::select(vec![
+                "f_int32", "fInt64", "f_uint64", "f_double", "f_float", "f_bool", "f_string",
+                "f_bytes", "color", "maybe", "inner", "tree", "children", "label", "text", "ids",
+                "numbers", "colors", "inners", "counts", "names_by_id", "by_flag", "choice_text",
+                "choice_inner", "at", "timeout", "mask", "extra", "anything", "list", "nothing",
+                "big", "otherName",
+            ])
+            .prop_map(str::to_owned),
+            1 => "[a-z_]{1,8}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_arguments_decode_or_are_refused_never_panic(
+            fields in prop::collection::btree_map(field_name(), any_json(), 0..8)
+        ) {
+            let arguments = Value::Object(fields.clone().into_iter().collect());
+            match kitchen(arguments) {
+                Ok(_) => {
+                    let known = [
+                        "f_int32", "fInt64", "f_uint64", "f_double", "f_float", "f_bool",
+                        "f_string", "f_bytes", "color", "maybe", "inner", "tree", "numbers",
+                        "colors", "inners", "counts", "names_by_id", "by_flag", "choice_text",
+                        "choice_inner", "at", "timeout", "mask", "extra", "anything", "list",
+                        "nothing", "big", "otherName",
+                    ];
+                    for key in fields.keys() {
+                        prop_assert!(known.contains(&key.as_str()), "accepted `{}`", key);
+                    }
+                }
+                Err(status) => {
+                    prop_assert_eq!(status.code(), tonic::Code::InvalidArgument);
+                    prop_assert!(
+                        status.message().starts_with("invalid arguments for tool `kitchen`: "),
+                        "{}",
+                        status.message()
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn every_integer_type_round_trips_as_a_number_or_a_string(
+            i32v in any::<i32>(),
+            i64v in any::<i64>(),
+            u32v in any::<u32>(),
+            u64v in any::<u64>(),
+            as_text in any::<bool>(),
+        ) {
+            let write = |text: String, exact_as_number: bool| {
+                if as_text || !exact_as_number {
+                    Value::String(text)
+                } else {
+                    serde_json::from_str::<Value>(&text).unwrap()
+                }
+            };
+            // A Struct holds numbers as f64: 64-bit values beyond 2^53 only travel as text.
+            let exact = |n: i128| n.unsigned_abs() <= 1 << 53;
+            let decoded = kitchen(json!({
+                "f_int32": write(i32v.to_string(), true),
+                "f_sint32": write(i32v.to_string(), true),
+                "f_sfixed32": write(i32v.to_string(), true),
+                "f_int64": write(i64v.to_string(), exact(i64v.into())),
+                "f_sint64": write(i64v.to_string(), exact(i64v.into())),
+                "f_sfixed64": write(i64v.to_string(), exact(i64v.into())),
+                "f_uint32": write(u32v.to_string(), true),
+                "f_fixed32": write(u32v.to_string(), true),
+                "f_uint64": write(u64v.to_string(), exact(u64v.into())),
+                "f_fixed64": write(u64v.to_string(), exact(u64v.into())),
+            }))
+            .unwrap();
+            let expected = args::Kitchen {
+                f_int32: i32v,
+                f_sint32: i32v,
+                f_sfixed32: i32v,
+                f_int64: i64v,
+                f_sint64: i64v,
+                f_sfixed64: i64v,
+                f_uint32: u32v,
+                f_fixed32: u32v,
+                f_uint64: u64v,
+                f_fixed64: u64v,
+                ..Default::default()
+            };
+            prop_assert_eq!(decoded, expected);
+        }
+
+        #[test]
+        fn strings_bytes_and_doubles_round_trip(
+            text in any::<String>(),
+            bytes in prop::collection::vec(any::<u8>(), 0..40),
+            double in any::<f64>().prop_filter("finite", |d| d.is_finite()),
+            words in prop::collection::vec(any::<String>(), 0..4),
+        ) {
+            use base64::Engine;
+            let decoded = kitchen(json!({
+                "f_string": text,
+                "f_bytes": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                "f_double": double,
+                "words": words,
+            }))
+            .unwrap();
+            prop_assert_eq!(decoded.f_string, text);
+            prop_assert_eq!(decoded.f_bytes, bytes);
+            prop_assert_eq!(decoded.f_double.to_bits(), double.to_bits());
+            prop_assert_eq!(decoded.words, words);
+        }
+    }
+}
