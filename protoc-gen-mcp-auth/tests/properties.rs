@@ -43,12 +43,8 @@ fn mcp_request() -> Vec<u8> {
     let files = ["fixtures/mcp/mcp.proto", "fixtures/mcptools/args.proto"];
     compiler.open_files(files).unwrap();
     let set = compiler.encode_file_descriptor_set();
-    protoc_gen_mcp_auth::request_from_descriptor_set(
-        &set,
-        &files.map(str::to_owned),
-        "report=json",
-    )
-    .unwrap()
+    protoc_gen_mcp_auth::request_from_descriptor_set(&set, &files.map(str::to_owned), "report=json")
+        .unwrap()
 }
 
 fn mcp_overlay() -> String {
