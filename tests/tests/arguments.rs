@@ -613,8 +613,14 @@ mod properties {
             any::<i64>().prop_map(|n| json!(n)),
             (-1e12f64..1e12).prop_map(|n| json!(n)),
             "[a-zA-Z0-9_ =+/-]{0,12}".prop_map(Value::String),
-            prop::sample::select(vec!["COLOR_RED", "NaN", "1.5s", "2026-01-01T00:00:00Z", "AP8="])
-                .prop_map(|s| Value::String(s.to_owned())),
+            prop::sample::select(vec![
+                "COLOR_RED",
+                "NaN",
+                "1.5s",
+                "2026-01-01T00:00:00Z",
+                "AP8="
+            ])
+            .prop_map(|s| Value::String(s.to_owned())),
         ];
         leaf.prop_recursive(4, 48, 6, |inner| {
             prop_oneof![
