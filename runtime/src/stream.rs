@@ -4,9 +4,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 
 use tonic::codegen::tokio_stream::Stream;
 use tonic::{Status, Streaming};
@@ -16,7 +16,7 @@ use crate::authorizer::Limits;
 use crate::clock::{Clock, Sleep};
 use crate::error::AuthError;
 use crate::policy::MethodPolicy;
-use crate::rate_limit::{RateCheck, RateKey, RateKind, RateLimit, RateOutcome};
+use crate::rate_limit::{Budget, RateCheck, RateKey, RateKind, RateLimit, RateOutcome};
 use crate::tools::{GrantedScopes, Routed, TOOL_HEADER};
 
 /// A rate-limit decision a remote store has not given yet.
@@ -24,30 +24,101 @@ type PendingCheck = Pin<Box<dyn Future<Output = RateOutcome> + Send>>;
 
 /// The per-message rate limit of one stream: the caller's budget for the RPC's messages,
 /// shared with its other streams.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct MessageLimit {
     pub(crate) limits: Limits,
     pub(crate) limit: RateLimit,
     pub(crate) identity: Arc<str>,
+    /// The budget itself, looked up at open, when the limiter keeps it in this process;
+    /// otherwise every message asks the limiter with the key.
+    pub(crate) budget: Option<Budget>,
 }
 
-/// Ends a stream at a deadline of the clock: created lazily, so a stream that never waits
-/// never starts a timer.
+/// How many messages may pass between two reads of the clock while the expiry timer is armed
+/// and silent: a backstop for a runtime that does not get to its timers (a task that never
+/// yields on a current-thread runtime).
+const READ_CLOCK_EVERY: u32 = 64;
+
+/// Within this many seconds of the deadline the clock is read for every message, so the
+/// backstop above never lets a message through after the deadline while the timer lags.
+const NEAR_SECS: u64 = 2;
+
+/// Rings when a stream's expiry timer fires: sets a flag the stream reads per message instead
+/// of the clock, and wakes the stream's task if it is waiting for a message.
+#[derive(Default)]
+struct Alarm {
+    rang: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Alarm {
+    fn rang(&self) -> bool {
+        self.rang.load(Ordering::Acquire)
+    }
+
+    /// Wakes `waker` when the timer fires.
+    fn register(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if !task.as_ref().is_some_and(|task| task.will_wake(waker)) {
+            *task = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.rang.store(true, Ordering::Release);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+}
+
+/// Ends a stream at a deadline of the clock.
+///
 /// The deadline is shared: a re-authentication on the inbound stream moves it for the
 /// response stream of the same call too.
+///
+/// Per message the deadline costs a few loads, not a clock read: a timer set for the deadline
+/// (armed at the first message or the first wait, re-armed when the deadline moves) rings an
+/// [`Alarm`], and the clock is read only when it has rung, when the deadline moved, when it is
+/// less than [`NEAR_SECS`] away, and every [`READ_CLOCK_EVERY`] messages.
 struct Deadline {
     at: Arc<AtomicU64>,
     clock: Arc<dyn Clock>,
+    alarm: Arc<Alarm>,
+    /// Wakes `alarm`: the waker the timer is polled with.
+    alarm_waker: Waker,
     /// The timer and the deadline it was set for.
     sleep: Option<(u64, Sleep)>,
+    /// Messages since the clock was last read.
+    unread: u32,
+    /// The deadline was less than [`NEAR_SECS`] away at the last read of the clock.
+    near: bool,
 }
 
 impl Deadline {
     fn new(expiry: Expiry, clock: &Arc<dyn Clock>) -> Option<Self> {
-        expiry.0.map(|at| Self {
-            at,
-            clock: Arc::clone(clock),
-            sleep: None,
+        expiry.0.map(|at| {
+            let alarm = Arc::new(Alarm::default());
+            Self {
+                at,
+                clock: Arc::clone(clock),
+                alarm_waker: Waker::from(Arc::clone(&alarm)),
+                alarm,
+                sleep: None,
+                unread: 0,
+                near: false,
+            }
         })
     }
 
@@ -55,23 +126,61 @@ impl Deadline {
         self.at.load(Ordering::Acquire)
     }
 
-    fn passed(&self) -> bool {
-        self.clock.now() >= self.at()
+    /// Whether the deadline has passed, asked for each message.
+    #[inline]
+    fn passed(&mut self) -> bool {
+        let at = self.at();
+        self.unread += 1;
+        let armed = matches!(&self.sleep, Some((armed_for, _)) if *armed_for == at);
+        if armed && !self.near && self.unread < READ_CLOCK_EVERY && !self.alarm.rang() {
+            return false;
+        }
+        self.read_clock(at)
     }
 
-    /// Ready once the deadline has passed, following moves of the deadline.
+    /// [`passed`](Self::passed) with the clock read and the timer (re)armed or polled.
+    #[cold]
+    #[inline(never)]
+    fn read_clock(&mut self, at: u64) -> bool {
+        self.unread = 0;
+        let now = self.clock.now();
+        if now >= at {
+            return true;
+        }
+        self.near = at - now <= NEAR_SECS;
+        self.poll_timer().is_ready()
+    }
+
+    /// Ready once the deadline has passed, following moves of the deadline; asked while the
+    /// stream waits, and wakes the task when the timer fires.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Registered before looking at the flag: a timer that fires after this wakes the task,
+        // one that fired before has set the flag.
+        self.alarm.register(cx.waker());
+        let at = self.at();
+        let armed = matches!(&self.sleep, Some((armed_for, _)) if *armed_for == at);
+        if armed && !self.alarm.rang() {
+            return Poll::Pending;
+        }
+        self.poll_timer()
+    }
+
+    /// Polls the timer with the alarm's waker, (re)arming it for the current deadline first.
+    fn poll_timer(&mut self) -> Poll<()> {
         loop {
             let at = self.at();
-            let (armed_for, sleep) = match &mut self.sleep {
-                Some((armed_for, sleep)) if *armed_for == at => (at, sleep),
-                slot => {
-                    let (_, sleep) = slot.insert((at, self.clock.sleep_until(at)));
-                    (at, sleep)
-                }
+            // Cleared before the poll: a timer firing from here on sets it again.
+            self.alarm.rang.store(false, Ordering::Release);
+            let sleep = match &mut self.sleep {
+                Some((armed_for, sleep)) if *armed_for == at => sleep,
+                slot => &mut slot.insert((at, self.clock.sleep_until(at))).1,
             };
-            std::task::ready!(sleep.as_mut().poll(cx));
-            if self.at() == armed_for {
+            std::task::ready!(
+                sleep
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&self.alarm_waker))
+            );
+            if self.at() == at {
                 return Poll::Ready(());
             }
             // Moved while the timer ran: wait for the new deadline.
@@ -320,15 +429,21 @@ impl<T> Stream for GuardedStream<T> {
                 Err(error) => return this.refuse(&error),
             }
         };
-        if this.deadline.as_ref().is_some_and(Deadline::passed) {
+        if this.deadline.as_mut().is_some_and(Deadline::passed) {
             return this.refuse(&AuthError::Expired);
         }
         if let Err(error) = this.check_tool(&message) {
             return this.refuse(&error);
         }
-        let Some(limit) = &this.limit else {
+        let Some(limit) = &mut this.limit else {
             return Poll::Ready(Some(Ok(message)));
         };
+        if let Some(budget) = &mut limit.budget {
+            return match budget.check() {
+                RateOutcome::Allowed => Poll::Ready(Some(Ok(message))),
+                outcome => this.admit(message, outcome),
+            };
+        }
         let key = RateKey {
             method: this.policy.path,
             kind: RateKind::Message,
@@ -391,19 +506,29 @@ where
         if *this.ended {
             return Poll::Ready(None);
         }
-        let expired = match this.deadline {
-            Some(deadline) => deadline.passed() || deadline.poll(cx).is_ready(),
-            None => false,
+        // The handler's stream first: the deadline is looked at per item (a few loads) and,
+        // while the handler has nothing to send, by its timer.
+        let expired = match this.inner.poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                if !this.deadline.as_mut().is_some_and(Deadline::passed) {
+                    return Poll::Ready(Some(item));
+                }
+                true
+            }
+            Poll::Ready(None) => {
+                *this.ended = true;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => match this.deadline {
+                Some(deadline) => deadline.poll(cx).is_ready(),
+                None => false,
+            },
         };
-        if expired {
-            *this.ended = true;
-            return Poll::Ready(Some(Err(AuthError::Expired.to_status())));
+        if !expired {
+            return Poll::Pending;
         }
-        let item = std::task::ready!(this.inner.poll_next(cx));
-        if item.is_none() {
-            *this.ended = true;
-        }
-        Poll::Ready(item)
+        *this.ended = true;
+        Poll::Ready(Some(Err(AuthError::Expired.to_status())))
     }
 }
 
