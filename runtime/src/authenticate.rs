@@ -71,28 +71,60 @@ pub fn bearer_token(metadata: &MetadataMap, max_len: usize) -> Result<&str, Auth
             "more than one authorization value",
         ));
     }
-    let value = value
-        .to_str()
-        .map_err(|_| AuthError::MalformedAuthorization("authorization is not visible ASCII"))?;
-    let (scheme, token) = value
-        .split_once(' ')
-        .ok_or(AuthError::MalformedAuthorization("not `Bearer <token>`"))?;
+    // One pass over the bytes for the well-formed case; anything else is named below.
+    let bytes = value.as_bytes();
+    if let Some(token) = bytes
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+        .map(|_| &bytes[7..])
+        && !token.is_empty()
+        && token.len() <= max_len
+        && token.iter().all(|&b| B64TOKEN[usize::from(b)])
+        && let Ok(token) = std::str::from_utf8(token)
+    {
+        return Ok(token);
+    }
+    Err(malformed(value.as_bytes(), max_len))
+}
+
+/// The bytes of RFC 6750's `b64token`: ASCII letters, digits and `-._~+/=`.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        b += 1;
+    }
+    table
+};
+
+/// What is wrong with an `authorization` value that is not a well-formed bearer token.
+#[cold]
+fn malformed(value: &[u8], max_len: usize) -> AuthError {
+    let Ok(value) = std::str::from_utf8(value) else {
+        return AuthError::MalformedAuthorization("authorization is not visible ASCII");
+    };
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+    {
+        return AuthError::MalformedAuthorization("authorization is not visible ASCII");
+    }
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return AuthError::MalformedAuthorization("not `Bearer <token>`");
+    };
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::MalformedAuthorization("scheme is not Bearer"));
+        return AuthError::MalformedAuthorization("scheme is not Bearer");
     }
     if token.is_empty() {
-        return Err(AuthError::MalformedAuthorization("empty token"));
+        return AuthError::MalformedAuthorization("empty token");
     }
     if token.len() > max_len {
-        return Err(AuthError::MalformedAuthorization("token too long"));
+        return AuthError::MalformedAuthorization("token too long");
     }
-    let b64token = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
-    if !token.bytes().all(b64token) {
-        return Err(AuthError::MalformedAuthorization(
-            "token has characters outside b64token",
-        ));
-    }
-    Ok(token)
+    AuthError::MalformedAuthorization("token has characters outside b64token")
 }
 
 #[cfg(test)]
@@ -136,5 +168,39 @@ mod tests {
             );
         }
         assert!(bearer_token(&metadata(&["Bearer aaaaa"]), 4).is_err());
+        assert_eq!(bearer_token(&metadata(&["Bearer aaaa"]), 4), Ok("aaaa"));
+        let all = "Bearer azAZ09-._~+/=";
+        assert_eq!(bearer_token(&metadata(&[all]), 64), Ok(&all[7..]));
+    }
+
+    #[test]
+    fn each_malformed_value_is_named() {
+        let reason = |value: &str, max| match bearer_token(&metadata(&[value]), max) {
+            Err(AuthError::MalformedAuthorization(reason)) => reason,
+            other => panic!("{value:?}: {other:?}"),
+        };
+        assert_eq!(reason("Bearer a.b.c", 3), "token too long");
+        assert_eq!(reason("Bearer ", 64), "empty token");
+        assert_eq!(reason("Bearer", 64), "not `Bearer <token>`");
+        assert_eq!(reason("Basic abc", 64), "scheme is not Bearer");
+        assert_eq!(
+            reason("Bearer a\"b", 64),
+            "token has characters outside b64token"
+        );
+        assert_eq!(
+            reason("Bearer a\tb", 64),
+            "token has characters outside b64token"
+        );
+        let mut map = MetadataMap::new();
+        map.insert(
+            "authorization",
+            MetadataValue::try_from(&b"Bearer a\xffb"[..]).unwrap(),
+        );
+        assert_eq!(
+            bearer_token(&map, 64),
+            Err(AuthError::MalformedAuthorization(
+                "authorization is not visible ASCII"
+            ))
+        );
     }
 }
