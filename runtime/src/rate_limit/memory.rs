@@ -1,9 +1,10 @@
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+use foldhash::quality::RandomState;
 use hashbrown::HashTable;
 
 use super::{RateCheck, RateKey, RateKind, RateLimit, RateLimiter, RateOutcome};
@@ -21,7 +22,8 @@ const SWEEP_MIN: usize = 256;
 /// GCRA budgets in this process's memory: the default [`RateLimiter`].
 ///
 /// A budget is one atomic theoretical arrival time (TAT) per RPC, kind, caller and limit, in a
-/// table sharded 64 ways and found by a hash of the borrowed key: a check takes a read lock on
+/// table sharded 64 ways and found by a hash of the borrowed key (foldhash, seeded at random
+/// per limiter): a check takes a read lock on
 /// one shard, reads the monotonic clock and updates the TAT with one compare-and-swap; nothing
 /// is allocated except when a caller is first seen. A stream looks its message budget up once
 /// ([`RateLimiter::budget`]) and then counts against it without the table.
@@ -52,27 +54,38 @@ struct Table {
     after_sweep: usize,
 }
 
-/// A budget in the table: its key (to tell colliding hashes apart) and its state.
+/// A budget in the table: 16 bytes, so that a probe touches few cache lines; the key is
+/// compared in the budget itself, on the cache line its state is on.
 struct Entry {
     hash: u64,
-    method: &'static str,
-    kind: RateKind,
-    limit: RateLimit,
-    identity: Box<str>,
     gcra: Arc<Gcra>,
 }
 
 impl Entry {
-    fn is(&self, key: &RateKey<'_>, limit: RateLimit) -> bool {
-        self.limit == limit
-            && self.kind == key.kind
-            && self.method == key.method
-            && *self.identity == *key.identity
+    fn is(&self, hash: u64, key: &RateKey<'_>, limit: RateLimit) -> bool {
+        self.hash == hash && self.gcra.key.is(key, limit)
     }
 
     /// Fully refilled and held by no stream: dropping it changes no decision.
     fn is_idle(&self, now: u64) -> bool {
         self.gcra.is_full(now) && Arc::strong_count(&self.gcra) == 1
+    }
+}
+
+/// Whose budget a [`Gcra`] is.
+struct Key {
+    method: &'static str,
+    kind: RateKind,
+    limit: RateLimit,
+    identity: Box<str>,
+}
+
+impl Key {
+    fn is(&self, key: &RateKey<'_>, limit: RateLimit) -> bool {
+        self.limit == limit
+            && self.kind == key.kind
+            && self.method == key.method
+            && *self.identity == *key.identity
     }
 }
 
@@ -95,15 +108,17 @@ struct Gcra {
     tat: AtomicU64,
     interval: u64,
     tolerance: u64,
+    key: Key,
 }
 
 impl Gcra {
-    fn new(limit: RateLimit) -> Self {
-        let (interval, tolerance) = gcra_parameters(limit);
+    fn new(key: Key) -> Self {
+        let (interval, tolerance) = gcra_parameters(key.limit);
         Self {
             tat: AtomicU64::new(0),
             interval,
             tolerance,
+            key,
         }
     }
 
@@ -250,7 +265,7 @@ impl InMemoryRateLimiter {
                     checks: AtomicU32::new(0),
                 })
                 .collect(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             clock: MonotonicNanos(Instant::now()),
             next_sweep: AtomicUsize::new(0),
         }
@@ -310,7 +325,7 @@ impl InMemoryRateLimiter {
         }
         {
             let table = shard.table.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(entry) = table.budgets.find(hash, |e| e.is(key, limit)) {
+            if let Some(entry) = table.budgets.find(hash, |e| e.is(hash, key, limit)) {
                 return f(&entry.gcra);
             }
         }
@@ -318,14 +333,17 @@ impl InMemoryRateLimiter {
         if table.budgets.len() >= (2 * table.after_sweep).max(SWEEP_MIN) {
             Self::sweep_table(&mut table, self.clock.now());
         }
-        let entry = table.budgets.entry(hash, |e| e.is(key, limit), |e| e.hash);
+        let entry = table
+            .budgets
+            .entry(hash, |e| e.is(hash, key, limit), |e| e.hash);
         let entry = entry.or_insert_with(|| Entry {
             hash,
-            method: key.method,
-            kind: key.kind,
-            limit,
-            identity: key.identity.into(),
-            gcra: Arc::new(Gcra::new(limit)),
+            gcra: Arc::new(Gcra::new(Key {
+                method: key.method,
+                kind: key.kind,
+                limit,
+                identity: key.identity.into(),
+            })),
         });
         f(&entry.get().gcra)
     }
@@ -444,6 +462,12 @@ mod tests {
             tat: AtomicU64::new(0),
             interval,
             tolerance: interval * burst,
+            key: Key {
+                method: "/a.B/C",
+                kind: RateKind::Message,
+                limit: RateLimit::new(1, 1),
+                identity: "frozen".into(),
+            },
         })
     }
 
