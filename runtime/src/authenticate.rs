@@ -79,7 +79,7 @@ pub fn bearer_token(metadata: &MetadataMap, max_len: usize) -> Result<&str, Auth
         .map(|_| &bytes[7..])
         && !token.is_empty()
         && token.len() <= max_len
-        && token.iter().all(|&b| B64TOKEN[usize::from(b)])
+        && is_b64token(token)
         && let Ok(token) = std::str::from_utf8(token)
     {
         return Ok(token);
@@ -87,18 +87,31 @@ pub fn bearer_token(metadata: &MetadataMap, max_len: usize) -> Result<&str, Auth
     Err(malformed(value.as_bytes(), max_len))
 }
 
-/// The bytes of RFC 6750's `b64token`: ASCII letters, digits and `-._~+/=`.
-static B64TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
-        b += 1;
+/// Whether every byte is one of RFC 6750's `b64token`: ASCII letters, digits and `-._~+/=`.
+///
+/// Branch-free per byte and folded 32 bytes at a time, so the compiler checks a chunk with
+/// vector compares instead of a byte at a time (a 300-byte token in a few nanoseconds).
+fn is_b64token(token: &[u8]) -> bool {
+    fn byte(b: u8) -> bool {
+        // `| 0x20` folds upper case onto lower case and maps nothing else into `a..=z`.
+        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+        let digit = b.wrapping_sub(b'0') < 10;
+        let other = (b == b'-')
+            | (b == b'.')
+            | (b == b'_')
+            | (b == b'~')
+            | (b == b'+')
+            | (b == b'/')
+            | (b == b'=');
+        letter | digit | other
     }
-    table
-};
+    let chunks = token.chunks_exact(32);
+    let rest = chunks.remainder();
+    chunks
+        .into_iter()
+        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & byte(b)))
+        && rest.iter().all(|&b| byte(b))
+}
 
 /// What is wrong with an `authorization` value that is not a well-formed bearer token.
 #[cold]
@@ -171,6 +184,14 @@ mod tests {
         assert_eq!(bearer_token(&metadata(&["Bearer aaaa"]), 4), Ok("aaaa"));
         let all = "Bearer azAZ09-._~+/=";
         assert_eq!(bearer_token(&metadata(&[all]), 64), Ok(&all[7..]));
+        // Every byte, alone and inside a 32-byte chunk, against the RFC's alphabet.
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+            assert_eq!(is_b64token(&[b]), expected, "{b:#x}");
+            let mut chunk = [b'a'; 40];
+            chunk[17] = b;
+            assert_eq!(is_b64token(&chunk), expected, "{b:#x} in a chunk");
+        }
     }
 
     #[test]
