@@ -52,6 +52,7 @@ struct Alarm {
 }
 
 impl Alarm {
+    #[inline]
     fn rang(&self) -> bool {
         self.rang.load(Ordering::Acquire)
     }
@@ -122,6 +123,7 @@ impl Deadline {
         })
     }
 
+    #[inline]
     fn at(&self) -> u64 {
         self.at.load(Ordering::Acquire)
     }
@@ -321,6 +323,8 @@ impl<T> GuardedStream<T> {
     }
 
     /// Ends the stream with `error`, auditing the refusal.
+    #[cold]
+    #[inline(never)]
     fn refuse(&mut self, error: &AuthError) -> Poll<Option<Result<T, Status>>> {
         self.ended = true;
         self.checking = None;
@@ -337,6 +341,7 @@ impl<T> GuardedStream<T> {
     }
 
     /// Decides on a message the rate limiter has answered for.
+    #[inline(never)]
     fn admit(&mut self, message: T, outcome: RateOutcome) -> Poll<Option<Result<T, Status>>> {
         let decision = match &self.limit {
             Some(limit) => {
@@ -397,64 +402,124 @@ impl<T> Stream for GuardedStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.ended {
+        if this.ended || this.checking.is_some() {
+            return this.poll_ended_or_checking(cx);
+        }
+        // The common case inline: a message, no token in it; the rest out of line.
+        let message = match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(message))) => message,
+            other => return this.no_message(other, cx),
+        };
+        if this.hooks.reauth_token.is_some() {
+            return this.poll_with_reauthentication(message, cx);
+        }
+        this.check(message, cx)
+    }
+}
+
+impl<T> GuardedStream<T> {
+    /// After the end, or while a remote limiter decides on a message.
+    #[inline(never)]
+    fn poll_ended_or_checking(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        if self.ended {
             return Poll::Ready(None);
         }
-        if let Some((_, check)) = &mut this.checking {
-            let outcome = std::task::ready!(check.as_mut().poll(cx));
-            let (message, _) = this.checking.take().expect("checked above");
-            return this.admit(*message, outcome);
-        }
-        let message = loop {
-            let mut message = match Pin::new(&mut this.inner).poll_next(cx) {
-                Poll::Ready(Some(Ok(message))) => message,
-                Poll::Ready(None) => {
-                    this.ended = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(Err(status))) => return Poll::Ready(Some(Err(status))),
-                Poll::Pending => {
-                    // No message yet: the stream still ends when the credentials expire.
-                    if let Some(deadline) = &mut this.deadline
-                        && deadline.poll(cx).is_ready()
-                    {
-                        return this.refuse(&AuthError::Expired);
-                    }
-                    return Poll::Pending;
-                }
-            };
-            match this.reauthenticate(&mut message) {
-                Ok(true) => continue,
-                Ok(false) => break message,
-                Err(error) => return this.refuse(&error),
-            }
+        let Some((_, check)) = &mut self.checking else {
+            return Poll::Ready(None);
         };
-        if this.deadline.as_mut().is_some_and(Deadline::passed) {
-            return this.refuse(&AuthError::Expired);
+        let outcome = std::task::ready!(check.as_mut().poll(cx));
+        let (message, _) = self.checking.take().expect("checked above");
+        self.admit(*message, outcome)
+    }
+
+    /// The inner stream had no message: it ended, failed, or has none yet (then the stream
+    /// still ends when the credentials expire).
+    #[inline(never)]
+    fn no_message(
+        &mut self,
+        polled: Poll<Option<Result<T, Status>>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Status>>> {
+        match polled {
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if let Some(deadline) = &mut self.deadline
+                    && deadline.poll(cx).is_ready()
+                {
+                    return self.refuse(&AuthError::Expired);
+                }
+                Poll::Pending
+            }
+            other => other,
         }
-        if let Err(error) = this.check_tool(&message) {
-            return this.refuse(&error);
+    }
+
+    /// A message on a stream that accepts fresh tokens: applies the token, skips messages
+    /// that carried only a token.
+    #[inline(never)]
+    fn poll_with_reauthentication(
+        &mut self,
+        mut message: T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Status>>> {
+        loop {
+            match self.reauthenticate(&mut message) {
+                Ok(false) => return self.check(message, cx),
+                Ok(true) => {}
+                Err(error) => return self.refuse(&error),
+            }
+            message = match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) => message,
+                other => return self.no_message(other, cx),
+            };
         }
-        let Some(limit) = &mut this.limit else {
+    }
+
+    /// The per-message checks: expiry, tool, rate limit.
+    #[inline]
+    fn check(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        if self.deadline.as_mut().is_some_and(Deadline::passed) {
+            return self.refuse(&AuthError::Expired);
+        }
+        if self.hooks.tool_name.is_some()
+            && let Err(error) = self.check_tool(&message)
+        {
+            return self.refuse(&error);
+        }
+        let Some(limit) = &mut self.limit else {
             return Poll::Ready(Some(Ok(message)));
         };
         if let Some(budget) = &mut limit.budget {
             return match budget.check() {
                 RateOutcome::Allowed => Poll::Ready(Some(Ok(message))),
-                outcome => this.admit(message, outcome),
+                outcome => self.admit(message, outcome),
             };
         }
+        self.ask_limiter(message, cx)
+    }
+}
+
+impl<T> GuardedStream<T> {
+    /// Counts `message` with a limiter that keeps no budget in this process (a shared store).
+    #[inline(never)]
+    fn ask_limiter(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        let Some(limit) = &self.limit else {
+            return Poll::Ready(Some(Ok(message)));
+        };
         let key = RateKey {
-            method: this.policy.path,
+            method: self.policy.path,
             kind: RateKind::Message,
             identity: &limit.identity,
         };
         match limit.limits.start(limit.limit, key) {
-            RateCheck::Ready(outcome) => this.admit(message, outcome),
+            RateCheck::Ready(outcome) => self.admit(message, outcome),
             RateCheck::Pending(mut check) => match check.as_mut().poll(cx) {
-                Poll::Ready(outcome) => this.admit(message, outcome),
+                Poll::Ready(outcome) => self.admit(message, outcome),
                 Poll::Pending => {
-                    this.checking = Some((Box::new(message), check));
+                    self.checking = Some((Box::new(message), check));
                     Poll::Pending
                 }
             },

@@ -219,11 +219,18 @@ impl Budget {
     }
 
     /// Counts one event.
+    #[inline]
     pub fn check(&mut self) -> RateOutcome {
         if let Some(stock) = self.stock.checked_sub(1) {
             self.stock = stock;
             return RateOutcome::Allowed;
         }
+        self.take()
+    }
+
+    /// Takes the next batch (or the last events one by one) from the shared budget.
+    #[inline(never)]
+    fn take(&mut self) -> RateOutcome {
         let now = self.clock.now();
         if self.batch > 1 && self.gcra.check_n(now, self.batch).is_ok() {
             self.stock = self.batch - 1;
