@@ -36,7 +36,22 @@ const FEATURE_PROTO3_OPTIONAL: u64 = 1;
 /// decoded at all is an `Err`.
 pub fn execute(request: &[u8]) -> Result<Vec<u8>, RequestError> {
     let request = request::decode(request)?;
-    let response = match generate(&request) {
+    Ok(respond(&request))
+}
+
+/// [`execute`] for a process that exits right after (the plugin binary): the decoded request
+/// is not freed, since the operating system takes the memory back at once, and freeing the
+/// descriptors of a large request one allocation at a time is a tenth of the plugin's time.
+#[doc(hidden)]
+pub fn execute_before_exit(request: &[u8]) -> Result<Vec<u8>, RequestError> {
+    let request = request::decode(request)?;
+    let response = respond(&request);
+    std::mem::forget(request);
+    Ok(response)
+}
+
+fn respond(request: &request::Request) -> Vec<u8> {
+    let response = match generate(request) {
         Ok(file) => CodeGeneratorResponse {
             file,
             supported_features: Some(FEATURE_PROTO3_OPTIONAL),
@@ -48,7 +63,7 @@ pub fn execute(request: &[u8]) -> Result<Vec<u8>, RequestError> {
             ..Default::default()
         },
     };
-    Ok(response.encode_to_vec())
+    response.encode_to_vec()
 }
 
 fn generate(request: &request::Request) -> Result<Vec<code_generator_response::File>, String> {

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         eprintln!("protoc-gen-mcp-auth: cannot read the request from stdin: {e}");
         return ExitCode::FAILURE;
     }
-    match protoc_gen_mcp_auth::execute(&request) {
+    match protoc_gen_mcp_auth::execute_before_exit(&request) {
         Ok(response) => match std::io::stdout().write_all(&response) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

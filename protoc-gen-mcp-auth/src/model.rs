@@ -331,24 +331,41 @@ fn supported_fields(message: &str) -> &'static [u32] {
 
 struct Locator<'a> {
     file: &'a FileDescriptor,
-    spans: BTreeMap<Vec<i32>, (usize, usize)>,
+    spans: BTreeMap<&'a [i32], (usize, usize)>,
+    /// The leading comment of the first location of each path.
+    comments: BTreeMap<&'a [i32], &'a str>,
 }
 
 impl<'a> Locator<'a> {
     fn new(file: &'a FileDescriptor) -> Self {
-        let spans = file
-            .file_descriptor_proto()
-            .source_code_info
-            .iter()
-            .flat_map(|info| &info.location)
+        let locations = || {
+            file.file_descriptor_proto()
+                .source_code_info
+                .iter()
+                .flat_map(|info| &info.location)
+        };
+        let spans = locations()
             .filter(|l| l.span.len() >= 3)
             .map(|l| {
                 let line = usize::try_from(l.span[0]).unwrap_or(0) + 1;
                 let column = usize::try_from(l.span[1]).unwrap_or(0) + 1;
-                (l.path.clone(), (line, column))
+                (l.path.as_slice(), (line, column))
             })
             .collect();
-        Self { file, spans }
+        let mut comments = BTreeMap::new();
+        for location in locations() {
+            if let Some(comment) = location.leading_comments.as_deref() {
+                comments.entry(location.path.as_slice()).or_insert(comment);
+            } else {
+                // The first location of a path decides, with or without a comment.
+                comments.entry(location.path.as_slice()).or_insert("");
+            }
+        }
+        Self {
+            file,
+            spans,
+            comments,
+        }
     }
 
     /// The position of the first of `paths` that has one.
@@ -366,16 +383,10 @@ impl<'a> Locator<'a> {
     }
 
     fn comments(&self, path: &[i32]) -> Vec<String> {
-        let location = self
-            .file
-            .file_descriptor_proto()
-            .source_code_info
-            .iter()
-            .flat_map(|info| &info.location)
-            .find(|l| l.path == path);
-        location
-            .and_then(|l| l.leading_comments.as_deref())
-            .map(comment_lines)
+        self.comments
+            .get(path)
+            .filter(|comment| !comment.is_empty())
+            .map(|comment| comment_lines(comment))
             .unwrap_or_default()
     }
 }

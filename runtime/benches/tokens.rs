@@ -4,9 +4,11 @@
 //! - `decode`: `jsonwebtoken::decode` alone with the validation mcp-auth uses (the floor: what
 //!   any verifier pays for the signature and the claims);
 //! - `cold`: the authenticator with its verified-token cache off (`.verified_token_cache(0)`);
-//! - `first_sight`: the cache on, every token new to it (a pool of tokens larger than the cache,
-//!   cycled), so each call verifies, hashes and inserts;
-//! - `cached`: the cache on, the same token every time (a SHA-256 and a lookup).
+//! - `first_sight`: the cache on, every token missing from it (a pool of tokens larger than the
+//!   cache, cycled), so each call verifies; as the pool comes round again, the seen-once filter
+//!   has seen each token before and admits it, so each call also inserts and evicts (the dearest
+//!   case: a token truly seen once is only hashed into the filter);
+//! - `cached`: the cache on, the same token every time (a hash and a lookup).
 //!
 //! `decode`, `cold` and `first_sight` cycle through the same pool of distinct tokens.
 //! `first_sight_full_cache/HS256` is `first_sight` with the cache at its default size (10,000)

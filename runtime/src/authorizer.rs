@@ -561,7 +561,13 @@ impl<C: Claims> Authorizer<C> {
 
     fn message_limit<P: Policy>(&self, identity: &Arc<str>) -> Option<MessageLimit> {
         let limit = self.inner.limits.message_limit(&P::POLICY)?;
+        let key = RateKey {
+            method: P::POLICY.path,
+            kind: RateKind::Message,
+            identity,
+        };
         Some(MessageLimit {
+            budget: self.inner.limits.limiter.budget(&key, limit),
             limits: self.inner.limits.clone(),
             limit,
             identity: Arc::clone(identity),

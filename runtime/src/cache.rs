@@ -2,22 +2,32 @@
 //!
 //! Verifying an ES256 signature costs about twice a whole unary call's server CPU, and a client
 //! sends the same token on every call until it expires. [`CachedAuthenticator`] remembers the
-//! claims of tokens that verified, keyed by the SHA-256 of the token (the token itself is not
-//! kept), and answers a repeated token from memory until its `exp`:
+//! claims of tokens that verified, keyed by the token itself, and answers a repeated token from
+//! memory until its `exp`:
 //!
+//! - the lookup hashes the token with a fast hash seeded at random per cache (foldhash), and a
+//!   hit compares the whole token with the one that verified: two tokens that hash alike are
+//!   still two entries, and a token is only ever answered with its own claims;
+//! - a token is cached the second time it verifies, not the first: a seen-once filter (4,096
+//!   hashes, a few nanoseconds) keeps tokens used once from evicting the ones in use, so a
+//!   stream of one-shot tokens costs what it costs without the cache;
 //! - only successes are cached; a token that failed is verified again next time;
 //! - an entry is never used at or past the token's `exp` (the leeway the authenticator allows
 //!   for clock skew is not extended to cached entries);
 //! - the cache holds at most `capacity` tokens (default 10,000) and evicts the least useful
-//!   (quick_cache's CLOCK-Pro); memory stays bounded whatever callers send.
+//!   (quick_cache's CLOCK-Pro); memory stays bounded whatever callers send (at most `capacity`
+//!   tokens of at most the authenticator's maximum length, 8 KiB by default; a few MB for
+//!   10,000 typical tokens).
 //!
 //! A token keeps working from the cache until `exp` even if its signing key is removed from the
 //! key set meanwhile, exactly as a JWT without a cache would on any replica that verified it.
 
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use aws_lc_rs::digest::{SHA256, digest};
+use quick_cache::DefaultHashBuilder;
 use quick_cache::sync::Cache;
 
 use crate::authenticate::{
@@ -29,41 +39,49 @@ use crate::error::AuthError;
 /// The default number of verified tokens kept.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
-/// The verified tokens themselves: claims by SHA-256 of the token, used until `exp`.
+/// How many tokens the seen-once filter remembers (by hash, one per slot).
+const SEEN_ONCE_SLOTS: usize = 4_096;
+
+/// The verified tokens themselves: claims by token, used until `exp`.
 pub(crate) struct VerifiedTokens<C> {
-    cache: Cache<[u8; 32], Arc<C>>,
+    cache: Cache<Box<str>, Arc<C>>,
+    /// Hashes of tokens that verified once and are not cached yet; a slot per hash, the latest
+    /// token wins it.
+    seen_once: Box<[AtomicU64]>,
+    hasher: DefaultHashBuilder,
 }
 
 impl<C: Claims> VerifiedTokens<C> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             cache: Cache::new(capacity.max(1)),
+            seen_once: (0..SEEN_ONCE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            hasher: DefaultHashBuilder::default(),
         }
-    }
-
-    fn key(token: &str) -> [u8; 32] {
-        digest(&SHA256, token.as_bytes())
-            .as_ref()
-            .try_into()
-            .expect("SHA-256 is 32 bytes")
     }
 
     /// The claims of `token` if it verified before and `now` is before its `exp`.
     pub(crate) fn get(&self, token: &str, now: u64) -> Option<Arc<C>> {
-        let key = Self::key(token);
-        let claims = self.cache.get(&key)?;
+        let claims = self.cache.get(token)?;
         if now < claims.expires_at() {
             Some(claims)
         } else {
-            self.cache.remove(&key);
+            self.cache.remove(token);
             None
         }
     }
 
-    /// Remembers the claims of a token that just verified.
+    /// Remembers the claims of a token that just verified, if it verified once before.
     pub(crate) fn insert(&self, token: &str, claims: &Arc<C>, now: u64) {
-        if now < claims.expires_at() {
-            self.cache.insert(Self::key(token), Arc::clone(claims));
+        if now >= claims.expires_at() {
+            return;
+        }
+        // Never 0, the empty slot.
+        let hash = self.hasher.hash_one(token) | 1;
+        let slot = &self.seen_once[hash as usize % SEEN_ONCE_SLOTS];
+        if slot.swap(hash, Ordering::Relaxed) == hash {
+            slot.store(0, Ordering::Relaxed);
+            self.cache.insert(token.into(), Arc::clone(claims));
         }
     }
 
@@ -77,6 +95,9 @@ impl<C: Claims> VerifiedTokens<C> {
 
     pub(crate) fn clear(&self) {
         self.cache.clear();
+        for slot in &self.seen_once {
+            slot.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -196,18 +217,52 @@ mod tests {
     #[test]
     fn repeats_are_answered_from_memory_until_exp_and_failures_are_not_cached() {
         let cache = CachedAuthenticator::new(Counting::default());
+        // Cached at its second sight.
         assert!(call(&cache, "good-100", 10));
+        assert!(cache.is_empty(), "a token seen once was cached");
+        assert!(call(&cache, "good-100", 20));
         assert!(call(&cache, "good-100", 50));
-        assert_eq!(cache.inner.0.load(Ordering::SeqCst), 1);
+        assert!(call(&cache, "good-100", 99));
+        assert_eq!(cache.inner.0.load(Ordering::SeqCst), 2);
         assert_eq!(cache.len(), 1);
 
         // At exp the entry is dropped and the inner authenticator decides again.
         assert!(call(&cache, "good-100", 100));
-        assert_eq!(cache.inner.0.load(Ordering::SeqCst), 2);
+        assert_eq!(cache.inner.0.load(Ordering::SeqCst), 3);
         assert!(cache.is_empty(), "an expired entry was kept");
 
         assert!(!call(&cache, "bad", 10));
         assert!(!call(&cache, "bad", 10));
+        assert_eq!(cache.inner.0.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn a_token_is_answered_only_with_its_own_claims() {
+        let cache = CachedAuthenticator::new(Counting::default());
+        for token in ["good-1000", "good-2000"] {
+            assert!(call(&cache, token, 10));
+            assert!(call(&cache, token, 10));
+        }
+        assert_eq!(cache.len(), 2);
+        let claims = |token: &str| {
+            let mut metadata = MetadataMap::new();
+            metadata.insert(
+                "authorization",
+                MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
+            );
+            let extensions = tonic::Extensions::new();
+            cache
+                .authenticate(&CallContext {
+                    metadata: &metadata,
+                    extensions: &extensions,
+                    now: 10,
+                })
+                .unwrap()
+                .claims
+                .expires_at()
+        };
+        assert_eq!(claims("good-1000"), 1000);
+        assert_eq!(claims("good-2000"), 2000);
         assert_eq!(cache.inner.0.load(Ordering::SeqCst), 4);
     }
 
@@ -215,6 +270,7 @@ mod tests {
     fn memory_is_bounded() {
         let cache = CachedAuthenticator::with_capacity(Counting::default(), 100);
         for exp in 1_000..3_000 {
+            assert!(call(&cache, &format!("good-{exp}"), 10));
             assert!(call(&cache, &format!("good-{exp}"), 10));
         }
         assert!(cache.len() <= 100, "{} entries", cache.len());

@@ -4,9 +4,9 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 
 use tonic::codegen::tokio_stream::Stream;
 use tonic::{Status, Streaming};
@@ -16,7 +16,7 @@ use crate::authorizer::Limits;
 use crate::clock::{Clock, Sleep};
 use crate::error::AuthError;
 use crate::policy::MethodPolicy;
-use crate::rate_limit::{RateCheck, RateKey, RateKind, RateLimit, RateOutcome};
+use crate::rate_limit::{Budget, RateCheck, RateKey, RateKind, RateLimit, RateOutcome};
 use crate::tools::{GrantedScopes, Routed, TOOL_HEADER};
 
 /// A rate-limit decision a remote store has not given yet.
@@ -24,54 +24,167 @@ type PendingCheck = Pin<Box<dyn Future<Output = RateOutcome> + Send>>;
 
 /// The per-message rate limit of one stream: the caller's budget for the RPC's messages,
 /// shared with its other streams.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct MessageLimit {
     pub(crate) limits: Limits,
     pub(crate) limit: RateLimit,
     pub(crate) identity: Arc<str>,
+    /// The budget itself, looked up at open, when the limiter keeps it in this process;
+    /// otherwise every message asks the limiter with the key.
+    pub(crate) budget: Option<Budget>,
 }
 
-/// Ends a stream at a deadline of the clock: created lazily, so a stream that never waits
-/// never starts a timer.
+/// How many messages may pass between two reads of the clock while the expiry timer is armed
+/// and silent: a backstop for a runtime that does not get to its timers (a task that never
+/// yields on a current-thread runtime). Each read costs a few tens of nanoseconds, so a read
+/// every 64 messages was still a tenth of the guard's cost per message.
+const READ_CLOCK_EVERY: u32 = 1024;
+
+/// Within this many seconds of the deadline the clock is read for every message, as before the
+/// alarm, so a late timer cannot let a message through after the deadline once the stream has
+/// seen it coming (a message at most every 2 s, or a timer that rings on time, is enough).
+const NEAR_SECS: u64 = 2;
+
+/// Rings when a stream's expiry timer fires: sets a flag the stream reads per message instead
+/// of the clock, and wakes the stream's task if it is waiting for a message.
+#[derive(Default)]
+struct Alarm {
+    rang: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Alarm {
+    #[inline]
+    fn rang(&self) -> bool {
+        self.rang.load(Ordering::Acquire)
+    }
+
+    /// Wakes `waker` when the timer fires.
+    fn register(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if !task.as_ref().is_some_and(|task| task.will_wake(waker)) {
+            *task = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for Alarm {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.rang.store(true, Ordering::Release);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+}
+
+/// Ends a stream at a deadline of the clock.
+///
 /// The deadline is shared: a re-authentication on the inbound stream moves it for the
 /// response stream of the same call too.
+///
+/// Per message the deadline costs a few loads, not a clock read: a timer set for the deadline
+/// (armed at the first message or the first wait, re-armed when the deadline moves) rings an
+/// [`Alarm`], and the clock is read only when it has rung, when the deadline moved, when it is
+/// less than [`NEAR_SECS`] away, and every [`READ_CLOCK_EVERY`] messages.
 struct Deadline {
     at: Arc<AtomicU64>,
     clock: Arc<dyn Clock>,
+    alarm: Arc<Alarm>,
+    /// Wakes `alarm`: the waker the timer is polled with.
+    alarm_waker: Waker,
     /// The timer and the deadline it was set for.
     sleep: Option<(u64, Sleep)>,
+    /// Messages since the clock was last read.
+    unread: u32,
+    /// The deadline was less than [`NEAR_SECS`] away at the last read of the clock.
+    near: bool,
 }
 
 impl Deadline {
     fn new(expiry: Expiry, clock: &Arc<dyn Clock>) -> Option<Self> {
-        expiry.0.map(|at| Self {
-            at,
-            clock: Arc::clone(clock),
-            sleep: None,
+        expiry.0.map(|at| {
+            let alarm = Arc::new(Alarm::default());
+            Self {
+                at,
+                clock: Arc::clone(clock),
+                alarm_waker: Waker::from(Arc::clone(&alarm)),
+                alarm,
+                sleep: None,
+                unread: 0,
+                near: false,
+            }
         })
     }
 
+    #[inline]
     fn at(&self) -> u64 {
         self.at.load(Ordering::Acquire)
     }
 
-    fn passed(&self) -> bool {
-        self.clock.now() >= self.at()
+    /// Whether the deadline has passed, asked for each message.
+    #[inline]
+    fn passed(&mut self) -> bool {
+        let at = self.at();
+        self.unread += 1;
+        let armed = matches!(&self.sleep, Some((armed_for, _)) if *armed_for == at);
+        if armed && !self.near && self.unread < READ_CLOCK_EVERY && !self.alarm.rang() {
+            return false;
+        }
+        self.read_clock(at)
     }
 
-    /// Ready once the deadline has passed, following moves of the deadline.
+    /// [`passed`](Self::passed) with the clock read and the timer (re)armed or polled.
+    #[cold]
+    #[inline(never)]
+    fn read_clock(&mut self, at: u64) -> bool {
+        self.unread = 0;
+        let now = self.clock.now();
+        if now >= at {
+            return true;
+        }
+        self.near = at - now <= NEAR_SECS;
+        self.poll_timer().is_ready()
+    }
+
+    /// Ready once the deadline has passed, following moves of the deadline; asked while the
+    /// stream waits, and wakes the task when the timer fires.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Registered before looking at the flag: a timer that fires after this wakes the task,
+        // one that fired before has set the flag.
+        self.alarm.register(cx.waker());
+        let at = self.at();
+        let armed = matches!(&self.sleep, Some((armed_for, _)) if *armed_for == at);
+        if armed && !self.alarm.rang() {
+            return Poll::Pending;
+        }
+        self.poll_timer()
+    }
+
+    /// Polls the timer with the alarm's waker, (re)arming it for the current deadline first.
+    fn poll_timer(&mut self) -> Poll<()> {
         loop {
             let at = self.at();
-            let (armed_for, sleep) = match &mut self.sleep {
-                Some((armed_for, sleep)) if *armed_for == at => (at, sleep),
-                slot => {
-                    let (_, sleep) = slot.insert((at, self.clock.sleep_until(at)));
-                    (at, sleep)
-                }
+            // Cleared before the poll: a timer firing from here on sets it again.
+            self.alarm.rang.store(false, Ordering::Release);
+            let sleep = match &mut self.sleep {
+                Some((armed_for, sleep)) if *armed_for == at => sleep,
+                slot => &mut slot.insert((at, self.clock.sleep_until(at))).1,
             };
-            std::task::ready!(sleep.as_mut().poll(cx));
-            if self.at() == armed_for {
+            std::task::ready!(
+                sleep
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&self.alarm_waker))
+            );
+            if self.at() == at {
                 return Poll::Ready(());
             }
             // Moved while the timer ran: wait for the new deadline.
@@ -212,6 +325,8 @@ impl<T> GuardedStream<T> {
     }
 
     /// Ends the stream with `error`, auditing the refusal.
+    #[cold]
+    #[inline(never)]
     fn refuse(&mut self, error: &AuthError) -> Poll<Option<Result<T, Status>>> {
         self.ended = true;
         self.checking = None;
@@ -228,6 +343,7 @@ impl<T> GuardedStream<T> {
     }
 
     /// Decides on a message the rate limiter has answered for.
+    #[inline(never)]
     fn admit(&mut self, message: T, outcome: RateOutcome) -> Poll<Option<Result<T, Status>>> {
         let decision = match &self.limit {
             Some(limit) => {
@@ -288,58 +404,124 @@ impl<T> Stream for GuardedStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.ended {
+        if this.ended || this.checking.is_some() {
+            return this.poll_ended_or_checking(cx);
+        }
+        // The common case inline: a message, no token in it; the rest out of line.
+        let message = match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(message))) => message,
+            other => return this.no_message(other, cx),
+        };
+        if this.hooks.reauth_token.is_some() {
+            return this.poll_with_reauthentication(message, cx);
+        }
+        this.check(message, cx)
+    }
+}
+
+impl<T> GuardedStream<T> {
+    /// After the end, or while a remote limiter decides on a message.
+    #[inline(never)]
+    fn poll_ended_or_checking(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        if self.ended {
             return Poll::Ready(None);
         }
-        if let Some((_, check)) = &mut this.checking {
-            let outcome = std::task::ready!(check.as_mut().poll(cx));
-            let (message, _) = this.checking.take().expect("checked above");
-            return this.admit(*message, outcome);
-        }
-        let message = loop {
-            let mut message = match Pin::new(&mut this.inner).poll_next(cx) {
-                Poll::Ready(Some(Ok(message))) => message,
-                Poll::Ready(None) => {
-                    this.ended = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(Err(status))) => return Poll::Ready(Some(Err(status))),
-                Poll::Pending => {
-                    // No message yet: the stream still ends when the credentials expire.
-                    if let Some(deadline) = &mut this.deadline
-                        && deadline.poll(cx).is_ready()
-                    {
-                        return this.refuse(&AuthError::Expired);
-                    }
-                    return Poll::Pending;
-                }
-            };
-            match this.reauthenticate(&mut message) {
-                Ok(true) => continue,
-                Ok(false) => break message,
-                Err(error) => return this.refuse(&error),
-            }
+        let Some((_, check)) = &mut self.checking else {
+            return Poll::Ready(None);
         };
-        if this.deadline.as_ref().is_some_and(Deadline::passed) {
-            return this.refuse(&AuthError::Expired);
+        let outcome = std::task::ready!(check.as_mut().poll(cx));
+        let (message, _) = self.checking.take().expect("checked above");
+        self.admit(*message, outcome)
+    }
+
+    /// The inner stream had no message: it ended, failed, or has none yet (then the stream
+    /// still ends when the credentials expire).
+    #[inline(never)]
+    fn no_message(
+        &mut self,
+        polled: Poll<Option<Result<T, Status>>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Status>>> {
+        match polled {
+            Poll::Ready(None) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if let Some(deadline) = &mut self.deadline
+                    && deadline.poll(cx).is_ready()
+                {
+                    return self.refuse(&AuthError::Expired);
+                }
+                Poll::Pending
+            }
+            other => other,
         }
-        if let Err(error) = this.check_tool(&message) {
-            return this.refuse(&error);
+    }
+
+    /// A message on a stream that accepts fresh tokens: applies the token, skips messages
+    /// that carried only a token.
+    #[inline(never)]
+    fn poll_with_reauthentication(
+        &mut self,
+        mut message: T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Status>>> {
+        loop {
+            match self.reauthenticate(&mut message) {
+                Ok(false) => return self.check(message, cx),
+                Ok(true) => {}
+                Err(error) => return self.refuse(&error),
+            }
+            message = match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) => message,
+                other => return self.no_message(other, cx),
+            };
         }
-        let Some(limit) = &this.limit else {
+    }
+
+    /// The per-message checks: expiry, tool, rate limit.
+    #[inline]
+    fn check(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        if self.deadline.as_mut().is_some_and(Deadline::passed) {
+            return self.refuse(&AuthError::Expired);
+        }
+        if self.hooks.tool_name.is_some()
+            && let Err(error) = self.check_tool(&message)
+        {
+            return self.refuse(&error);
+        }
+        let Some(limit) = &mut self.limit else {
+            return Poll::Ready(Some(Ok(message)));
+        };
+        if let Some(budget) = &mut limit.budget {
+            return match budget.check() {
+                RateOutcome::Allowed => Poll::Ready(Some(Ok(message))),
+                outcome => self.admit(message, outcome),
+            };
+        }
+        self.ask_limiter(message, cx)
+    }
+}
+
+impl<T> GuardedStream<T> {
+    /// Counts `message` with a limiter that keeps no budget in this process (a shared store).
+    #[inline(never)]
+    fn ask_limiter(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        let Some(limit) = &self.limit else {
             return Poll::Ready(Some(Ok(message)));
         };
         let key = RateKey {
-            method: this.policy.path,
+            method: self.policy.path,
             kind: RateKind::Message,
             identity: &limit.identity,
         };
         match limit.limits.start(limit.limit, key) {
-            RateCheck::Ready(outcome) => this.admit(message, outcome),
+            RateCheck::Ready(outcome) => self.admit(message, outcome),
             RateCheck::Pending(mut check) => match check.as_mut().poll(cx) {
-                Poll::Ready(outcome) => this.admit(message, outcome),
+                Poll::Ready(outcome) => self.admit(message, outcome),
                 Poll::Pending => {
-                    this.checking = Some((Box::new(message), check));
+                    self.checking = Some((Box::new(message), check));
                     Poll::Pending
                 }
             },
@@ -391,19 +573,29 @@ where
         if *this.ended {
             return Poll::Ready(None);
         }
-        let expired = match this.deadline {
-            Some(deadline) => deadline.passed() || deadline.poll(cx).is_ready(),
-            None => false,
+        // The handler's stream first: the deadline is looked at per item (a few loads) and,
+        // while the handler has nothing to send, by its timer.
+        let expired = match this.inner.poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                if !this.deadline.as_mut().is_some_and(Deadline::passed) {
+                    return Poll::Ready(Some(item));
+                }
+                true
+            }
+            Poll::Ready(None) => {
+                *this.ended = true;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => match this.deadline {
+                Some(deadline) => deadline.poll(cx).is_ready(),
+                None => false,
+            },
         };
-        if expired {
-            *this.ended = true;
-            return Poll::Ready(Some(Err(AuthError::Expired.to_status())));
+        if !expired {
+            return Poll::Pending;
         }
-        let item = std::task::ready!(this.inner.poll_next(cx));
-        if item.is_none() {
-            *this.ended = true;
-        }
-        Poll::Ready(item)
+        *this.ended = true;
+        Poll::Ready(Some(Err(AuthError::Expired.to_status())))
     }
 }
 

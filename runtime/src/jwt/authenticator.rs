@@ -272,8 +272,8 @@ impl<C: Claims> JwtAuthenticatorBuilder<C> {
     }
 
     /// Sets how many verified tokens are remembered until their `exp` (default 10,000; `0`
-    /// turns the cache off). A repeated token then costs a SHA-256 and a lookup instead of a
-    /// signature check; see [`crate::cache`].
+    /// turns the cache off). From its second sight a repeated token then costs a hash and a
+    /// lookup instead of a signature check; see [`crate::cache`].
     pub fn verified_token_cache(mut self, capacity: usize) -> Self {
         self.cache_capacity = capacity;
         self
@@ -667,6 +667,8 @@ mod tests {
                 now,
             })
         };
+        // Cached at its second sight.
+        at(NOW).unwrap();
         let first = at(NOW).unwrap();
         let second = at(NOW + 1).unwrap();
         assert!(Arc::ptr_eq(&first.claims, &second.claims), "not cached");

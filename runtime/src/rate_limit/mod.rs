@@ -9,7 +9,7 @@
 //! from the server's defaults ([`DEFAULT_CALL_LIMIT`], [`DEFAULT_MESSAGE_LIMIT`]); turning the
 //! defaults off is explicit (`AuthorizerBuilder::no_default_rate_limits`).
 //!
-//! [`InMemoryRateLimiter`] (governor's GCRA) is the default; a [`RateLimiter`] backed by a store
+//! [`InMemoryRateLimiter`] (GCRA in a sharded table of atomics) is the default; a [`RateLimiter`] backed by a store
 //! shared between replicas makes several servers enforce one budget: `RedisRateLimiter`, behind
 //! the `redis` cargo feature, runs the same GCRA atomically in Redis.
 
@@ -24,7 +24,7 @@ use std::time::Duration;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisRateLimiter, RedisRateLimiterBuilder};
-pub use memory::InMemoryRateLimiter;
+pub use memory::{Budget, InMemoryRateLimiter};
 
 pub use crate::policy::RateLimit;
 
@@ -113,10 +113,22 @@ impl RateCheck {
 pub trait RateLimiter: Send + Sync + fmt::Debug + 'static {
     /// Counts one event for `key` under `limit`.
     fn check(&self, key: &RateKey<'_>, limit: RateLimit) -> RateCheck;
+
+    /// The budget of `key` under `limit`, looked up once for a stream that counts each of its
+    /// messages against it; `None` (the default) makes the stream call [`check`](Self::check)
+    /// for every message, as a limiter backed by a shared store needs.
+    fn budget(&self, key: &RateKey<'_>, limit: RateLimit) -> Option<Budget> {
+        let _ = (key, limit);
+        None
+    }
 }
 
 impl<L: RateLimiter + ?Sized> RateLimiter for std::sync::Arc<L> {
     fn check(&self, key: &RateKey<'_>, limit: RateLimit) -> RateCheck {
         (**self).check(key, limit)
+    }
+
+    fn budget(&self, key: &RateKey<'_>, limit: RateLimit) -> Option<Budget> {
+        (**self).budget(key, limit)
     }
 }
