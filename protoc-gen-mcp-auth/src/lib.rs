@@ -9,6 +9,7 @@ mod render;
 mod report;
 mod request;
 mod schema;
+mod source;
 
 use prost::Message;
 use prost_types::compiler::{CodeGeneratorResponse, code_generator_response};
@@ -99,8 +100,7 @@ fn generate_from(
     params: &Parameters,
     overlay: Option<&overlay::Overlay>,
 ) -> Result<Vec<code_generator_response::File>, String> {
-    let packages =
-        model::build(&request.pool, &request.files_to_generate, params, overlay).map_err(lines)?;
+    let packages = model::build(request, params, overlay).map_err(lines)?;
     let mut files = Vec::new();
     for package in &packages {
         files.push(code_generator_response::File {

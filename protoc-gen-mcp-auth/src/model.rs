@@ -14,7 +14,9 @@ use prost_reflect::{
 
 use crate::overlay::Overlay;
 use crate::params::Parameters;
+use crate::request::{Request, Sources};
 use crate::schema;
+use crate::source::SourceIndex;
 
 /// The extension names of the options, as in `proto/mcp_auth/v1/auth.proto`.
 const METHOD_EXTENSION: &str = "mcp_auth.v1.method";
@@ -331,41 +333,12 @@ fn supported_fields(message: &str) -> &'static [u32] {
 
 struct Locator<'a> {
     file: &'a FileDescriptor,
-    spans: BTreeMap<&'a [i32], (usize, usize)>,
-    /// The leading comment of the first location of each path.
-    comments: BTreeMap<&'a [i32], &'a str>,
+    source: SourceIndex<'a>,
 }
 
 impl<'a> Locator<'a> {
-    fn new(file: &'a FileDescriptor) -> Self {
-        let locations = || {
-            file.file_descriptor_proto()
-                .source_code_info
-                .iter()
-                .flat_map(|info| &info.location)
-        };
-        let spans = locations()
-            .filter(|l| l.span.len() >= 3)
-            .map(|l| {
-                let line = usize::try_from(l.span[0]).unwrap_or(0) + 1;
-                let column = usize::try_from(l.span[1]).unwrap_or(0) + 1;
-                (l.path.as_slice(), (line, column))
-            })
-            .collect();
-        let mut comments = BTreeMap::new();
-        for location in locations() {
-            if let Some(comment) = location.leading_comments.as_deref() {
-                comments.entry(location.path.as_slice()).or_insert(comment);
-            } else {
-                // The first location of a path decides, with or without a comment.
-                comments.entry(location.path.as_slice()).or_insert("");
-            }
-        }
-        Self {
-            file,
-            spans,
-            comments,
-        }
+    fn new(file: &'a FileDescriptor, source: SourceIndex<'a>) -> Self {
+        Self { file, source }
     }
 
     /// The position of the first of `paths` that has one.
@@ -377,22 +350,21 @@ impl<'a> Locator<'a> {
     fn place(&self, paths: &[&[i32]]) -> Place {
         Place {
             file: self.file.name().to_owned(),
-            position: paths.iter().find_map(|p| self.spans.get(*p).copied()),
+            position: paths.iter().find_map(|p| self.source.position(p)),
             overlay: false,
         }
     }
 
     fn comments(&self, path: &[i32]) -> Vec<String> {
-        self.comments
-            .get(path)
-            .filter(|comment| !comment.is_empty())
-            .map(|comment| comment_lines(comment))
+        self.source
+            .comment(path)
+            .map(comment_lines)
             .unwrap_or_default()
     }
 }
 
 /// A leading comment as lines, without trailing blank lines.
-fn comment_lines(comments: &str) -> Vec<String> {
+pub(crate) fn comment_lines(comments: &str) -> Vec<String> {
     let mut lines: Vec<String> = comments
         .trim_end_matches('\n')
         .split('\n')
@@ -403,25 +375,6 @@ fn comment_lines(comments: &str) -> Vec<String> {
     }
     lines
 }
-
-/// Every leading comment of `file`, by element path.
-pub(crate) fn file_comments(
-    file: &FileDescriptor,
-) -> std::collections::HashMap<Vec<i32>, Vec<String>> {
-    file.file_descriptor_proto()
-        .source_code_info
-        .iter()
-        .flat_map(|info| &info.location)
-        .filter_map(|l| {
-            Some((
-                l.path.clone(),
-                comment_lines(l.leading_comments.as_deref()?),
-            ))
-        })
-        .collect()
-}
-
-impl Locator<'_> {}
 
 fn with_option(path: &[i32]) -> Vec<i32> {
     let mut path = path.to_vec();
@@ -508,11 +461,13 @@ struct ServiceDefault {
 /// Builds the model of every package in `files_to_generate`, with the rules of `overlay` on top
 /// of the protos' own, or every problem found.
 pub(crate) fn build(
-    pool: &DescriptorPool,
-    files_to_generate: &[String],
+    request: &Request,
     params: &Parameters,
     overlay: Option<&Overlay>,
 ) -> Result<Vec<Package>, Vec<Diagnostic>> {
+    let pool = &request.pool;
+    let files_to_generate = &request.files_to_generate;
+    let sources = &request.sources;
     let extensions = Extensions {
         method: pool.get_extension_by_name(METHOD_EXTENSION),
         service: pool.get_extension_by_name(SERVICE_EXTENSION),
@@ -533,12 +488,13 @@ pub(crate) fn build(
             });
             continue;
         };
-        let locator = Locator::new(&file);
+        let locator = Locator::new(&file, sources.index(file.name()));
         let file_tools = collect_tools(
             &file,
             &locator,
             &extensions,
             overlay,
+            sources,
             &mut generated,
             &mut diagnostics,
         );
@@ -610,7 +566,7 @@ pub(crate) fn build(
         unmatched_selectors(overlay, &generated, &mut diagnostics);
     }
     for package in &mut packages {
-        resolve_arguments(pool, params, package, &mut diagnostics);
+        resolve_arguments(pool, sources, params, package, &mut diagnostics);
     }
     for package in &packages {
         undeclared_targets(package, overlay.is_some(), &mut diagnostics);
@@ -626,11 +582,12 @@ pub(crate) fn build(
 /// `ToolCall::decode`.
 fn resolve_arguments(
     pool: &DescriptorPool,
+    sources: &Sources,
     params: &Parameters,
     package: &mut Package,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    let mut comments = schema::FileComments::new(file_comments);
+    let mut comments = schema::SourceComments::new(sources);
     let mut roots = Vec::new();
     for (tool, place) in &mut package.tools {
         let Some(name) = &tool.arguments else {
@@ -828,6 +785,7 @@ fn collect_tools(
     locator: &Locator<'_>,
     extensions: &Extensions,
     overlay: Option<&Overlay>,
+    sources: &Sources,
     generated: &mut Generated,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<(Target, Place)> {
@@ -850,7 +808,7 @@ fn collect_tools(
             ),
         )),
     }
-    let mut comments = schema::FileComments::new(file_comments);
+    let mut comments = schema::SourceComments::new(sources);
     let mut messages: Vec<MessageDescriptor> = file.messages().collect();
     messages.reverse();
     while let Some(message) = messages.pop() {

@@ -2,8 +2,17 @@
 //!
 //! prost-types' `FileDescriptorProto` drops extension options, so the files are kept as raw
 //! bytes and handed to prost-reflect, which keeps them.
+//!
+//! Each file's `source_code_info` (every element's position and comments, often most of a
+//! file's bytes) is cut out before the pool is built and kept apart, encoded: building the pool
+//! with it took half of the plugin's time, and only the files whose positions or comments are
+//! asked for need it decoded.
 
+use std::collections::HashMap;
+
+use crate::source::SourceIndex;
 use prost::Message;
+use prost::encoding::{WireType, decode_key, decode_varint};
 use prost_reflect::DescriptorPool;
 
 /// `google.protobuf.compiler.CodeGeneratorRequest` with the files left encoded.
@@ -23,6 +32,28 @@ pub(crate) struct Request {
     pub(crate) files_to_generate: Vec<String>,
     pub(crate) parameter: String,
     pub(crate) pool: DescriptorPool,
+    pub(crate) sources: Sources,
+}
+
+/// The `source_code_info` of each file, encoded, by file name.
+#[derive(Debug, Default)]
+pub(crate) struct Sources(HashMap<String, Vec<u8>>);
+
+impl Sources {
+    /// The positions and comments of `file`: none when the request carries no source info for
+    /// it.
+    pub(crate) fn index(&self, file: &str) -> SourceIndex<'_> {
+        self.0
+            .get(file)
+            .map(|info| SourceIndex::new(info))
+            .unwrap_or_default()
+    }
+
+    /// Adds the encoded source info of `file`.
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, file: &str, info: Vec<u8>) {
+        self.0.insert(file.to_owned(), info);
+    }
 }
 
 /// The request is not a `CodeGeneratorRequest` the plugin can use.
@@ -41,15 +72,78 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Request, RequestError> {
     // A FileDescriptorSet is `repeated FileDescriptorProto file = 1`: re-frame the files as
     // one, byte for byte.
     let mut set = Vec::with_capacity(raw.proto_file.iter().map(|f| f.len() + 8).sum());
+    let mut sources = Sources::default();
     for file in &raw.proto_file {
-        prost::encoding::bytes::encode(1, file, &mut set);
+        match split_source_info(file) {
+            Some(SplitFile { name, rest, info }) => {
+                prost::encoding::bytes::encode(1, &rest, &mut set);
+                if let Some(info) = info {
+                    sources.0.insert(name, info.to_vec());
+                }
+            }
+            // Not something this scan reads: the pool's own decoding says what is wrong.
+            None => prost::encoding::bytes::encode(1, file, &mut set),
+        }
     }
     let pool = DescriptorPool::decode(set.as_slice())?;
     Ok(Request {
         files_to_generate: raw.file_to_generate,
         parameter: raw.parameter.unwrap_or_default(),
         pool,
+        sources,
     })
+}
+
+/// An encoded `FileDescriptorProto` split into its name (field 1), the file without its
+/// `source_code_info` (field 9), and that field's bytes; `None` when the top level does not scan
+/// as protobuf fields.
+fn split_source_info(file: &[u8]) -> Option<SplitFile<'_>> {
+    let mut rest = Vec::with_capacity(file.len());
+    let mut name = String::new();
+    let mut info = None;
+    let mut buf = file;
+    while !buf.is_empty() {
+        let start = file.len() - buf.len();
+        let (tag, wire_type) = decode_key(&mut buf).ok()?;
+        let value = match wire_type {
+            WireType::Varint => {
+                decode_varint(&mut buf).ok()?;
+                None
+            }
+            WireType::LengthDelimited => {
+                let len = usize::try_from(decode_varint(&mut buf).ok()?).ok()?;
+                let value = buf.get(..len)?;
+                buf = &buf[len..];
+                Some(value)
+            }
+            WireType::SixtyFourBit => {
+                buf = buf.get(8..)?;
+                None
+            }
+            WireType::ThirtyTwoBit => {
+                buf = buf.get(4..)?;
+                None
+            }
+            WireType::StartGroup | WireType::EndGroup => return None,
+        };
+        match (tag, value) {
+            (1, Some(value)) => name = String::from_utf8(value.to_vec()).ok()?,
+            (9, Some(value)) => {
+                info = Some(value);
+                continue;
+            }
+            _ => {}
+        }
+        rest.extend_from_slice(&file[start..file.len() - buf.len()]);
+    }
+    Some(SplitFile { name, rest, info })
+}
+
+/// A file descriptor with its source info cut out.
+struct SplitFile<'a> {
+    name: String,
+    rest: Vec<u8>,
+    info: Option<&'a [u8]>,
 }
 
 /// Encodes a `CodeGeneratorRequest` for `files` from an encoded `FileDescriptorSet` holding

@@ -11,6 +11,9 @@
 use std::collections::HashMap;
 
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+
+use crate::request::Sources;
+use crate::source::SourceIndex;
 use serde_json::{Map, Value, json};
 
 /// The comments of fields, read through one locator per file.
@@ -159,36 +162,32 @@ fn well_known(full_name: &str) -> Option<Value> {
     Some(schema)
 }
 
-/// Comments from a map of per-file comment readers.
-pub(crate) struct FileComments<F> {
-    read: F,
-    cache: HashMap<String, HashMap<Vec<i32>, Vec<String>>>,
+/// Field comments from the request's source info, one index per file read.
+pub(crate) struct SourceComments<'a> {
+    sources: &'a Sources,
+    indexes: HashMap<String, SourceIndex<'a>>,
 }
 
-impl<F> FileComments<F>
-where
-    F: FnMut(&prost_reflect::FileDescriptor) -> HashMap<Vec<i32>, Vec<String>>,
-{
-    /// `read` returns the leading comments of a file by element path.
-    pub(crate) fn new(read: F) -> Self {
+impl<'a> SourceComments<'a> {
+    pub(crate) fn new(sources: &'a Sources) -> Self {
         Self {
-            read,
-            cache: HashMap::new(),
+            sources,
+            indexes: HashMap::new(),
         }
     }
 }
 
-impl<F> Comments for FileComments<F>
-where
-    F: FnMut(&prost_reflect::FileDescriptor) -> HashMap<Vec<i32>, Vec<String>>,
-{
+impl Comments for SourceComments<'_> {
     fn field(&mut self, field: &FieldDescriptor) -> Vec<String> {
         let file = field.parent_file();
-        let comments = self
-            .cache
+        let index = self
+            .indexes
             .entry(file.name().to_owned())
-            .or_insert_with(|| (self.read)(&file));
-        comments.get(field.path()).cloned().unwrap_or_default()
+            .or_insert_with(|| self.sources.index(file.name()));
+        index
+            .comment(field.path())
+            .map(crate::model::comment_lines)
+            .unwrap_or_default()
     }
 }
 
@@ -264,9 +263,14 @@ message Args {
         let pool = compiler.descriptor_pool();
         let message = pool.get_message_by_name("t.Args").unwrap();
         let file = message.parent_file();
-        let comments = crate::model::file_comments(&file);
-        let mut comments =
-            FileComments::new(move |_: &prost_reflect::FileDescriptor| comments.clone());
+        let mut sources = Sources::default();
+        let info = file
+            .file_descriptor_proto()
+            .source_code_info
+            .as_ref()
+            .unwrap();
+        sources.insert(file.name(), prost::Message::encode_to_vec(info));
+        let mut comments = SourceComments::new(&sources);
         serde_json::from_str(&input_schema(&message, &mut comments)).unwrap()
     }
 
