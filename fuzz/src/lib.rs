@@ -71,6 +71,28 @@ pub fn assert_acceptable(token: &str, claims: &StandardClaims) {
     use mcp_auth::Claims;
     use serde_json::Value;
 
+    /// The header members the policy reads.
+    #[derive(serde::Deserialize)]
+    struct Header {
+        alg: Value,
+        #[serde(default)]
+        crit: Value,
+        #[serde(default)]
+        typ: Value,
+    }
+    /// The claims the policy reads.
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        iss: Value,
+        #[serde(default)]
+        aud: Value,
+        #[serde(default)]
+        sub: Value,
+        #[serde(default)]
+        exp: Value,
+    }
+
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "accepted a token without three segments");
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
@@ -83,36 +105,41 @@ pub fn assert_acceptable(token: &str, claims: &StandardClaims) {
         &signature,
     )
     .expect("accepted a token not signed by the key");
-    let json = |part: &str| -> Value {
+    // Header and claims are UTF-8 JSON (RFC 7519 7.2). Only the members the policy reads are
+    // parsed as values, as jsonwebtoken does: the rest need only be JSON text, which may hold
+    // unpaired `\u` surrogates (RFC 8259 8.2).
+    let utf8 = |part: &str| -> Vec<u8> {
         let bytes = URL_SAFE_NO_PAD
             .decode(part)
             .expect("accepted a segment that is not base64url");
-        serde_json::from_slice(&bytes).expect("accepted a segment that is not JSON")
+        std::str::from_utf8(&bytes).expect("accepted a segment that is not UTF-8");
+        bytes
     };
-    let header = json(parts[0]);
-    assert_eq!(header["alg"], "HS256", "accepted another algorithm");
-    assert!(header.get("crit").is_none(), "accepted a crit header");
-    if let Some(typ) = header.get("typ") {
-        let typ = typ.as_str().expect("accepted a typ that is not a string");
+    let header: Header =
+        serde_json::from_slice(&utf8(parts[0])).expect("accepted a header that is not JSON");
+    assert_eq!(header.alg, "HS256", "accepted another algorithm");
+    assert!(header.crit.is_null(), "accepted a crit header");
+    if !header.typ.is_null() {
+        let typ = header
+            .typ
+            .as_str()
+            .expect("accepted a typ that is not a string");
         let typ = typ.to_ascii_lowercase();
         let typ = typ.strip_prefix("application/").unwrap_or(&typ);
         assert!(typ == "jwt" || typ == "at+jwt", "accepted typ {typ}");
     }
-    let body = json(parts[1]);
-    assert_eq!(body["iss"], ISSUER, "accepted another issuer");
-    let audience_ok = match &body["aud"] {
+    let body: Body =
+        serde_json::from_slice(&utf8(parts[1])).expect("accepted claims that are not JSON");
+    assert_eq!(body.iss, ISSUER, "accepted another issuer");
+    let audience_ok = match &body.aud {
         Value::String(aud) => aud == AUDIENCE,
         Value::Array(auds) => auds.iter().any(|a| a == AUDIENCE),
         _ => false,
     };
-    assert!(audience_ok, "accepted another audience: {}", body["aud"]);
-    assert_eq!(
-        body["sub"],
-        claims.subject(),
-        "the subject is not the token's"
-    );
+    assert!(audience_ok, "accepted another audience: {}", body.aud);
+    assert_eq!(body.sub, claims.subject(), "the subject is not the token's");
     assert!(!claims.subject().is_empty(), "accepted an empty subject");
-    assert_eq!(body["exp"], claims.expires_at(), "exp is not the token's");
+    assert_eq!(body.exp, claims.expires_at(), "exp is not the token's");
     assert!(claims.expires_at() > NOW, "accepted an expired token");
     if let Some(nbf) = claims.not_before() {
         assert!(nbf <= NOW, "accepted a token before its nbf");

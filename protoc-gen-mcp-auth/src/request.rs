@@ -65,10 +65,39 @@ pub enum RequestError {
     /// The files in the request do not form a valid descriptor set.
     #[error("the request's files are not valid descriptors: {0}")]
     Descriptors(#[from] prost_reflect::DescriptorError),
+    /// A file's `syntax` is neither `proto2` nor `proto3` (`editions`, say).
+    #[error("{file}: syntax `{syntax}` is not supported; use proto2 or proto3")]
+    UnsupportedSyntax {
+        /// The file's name.
+        file: String,
+        /// Its `syntax` field.
+        syntax: String,
+    },
+}
+
+/// The name and `syntax` of a `FileDescriptorProto`, every other field skipped.
+#[derive(Clone, PartialEq, Message)]
+struct FileSyntax {
+    #[prost(string, optional, tag = "1")]
+    name: Option<String>,
+    #[prost(string, optional, tag = "12")]
+    syntax: Option<String>,
 }
 
 pub(crate) fn decode(bytes: &[u8]) -> Result<Request, RequestError> {
     let raw = RawRequest::decode(bytes)?;
+    // prost-reflect 0.16 panics (an index out of bounds while labelling the error) on a file
+    // whose `syntax` it does not know, instead of returning an error; found by the
+    // `plugin_request` fuzz target. Refuse such files before it sees them.
+    for file in &raw.proto_file {
+        let FileSyntax { name, syntax } = FileSyntax::decode(file.as_slice())?;
+        if let Some(syntax) = syntax.filter(|s| s != "proto2" && s != "proto3") {
+            return Err(RequestError::UnsupportedSyntax {
+                file: name.unwrap_or_default(),
+                syntax,
+            });
+        }
+    }
     // A FileDescriptorSet is `repeated FileDescriptorProto file = 1`: re-frame the files as
     // one, byte for byte.
     let mut set = Vec::with_capacity(raw.proto_file.iter().map(|f| f.len() + 8).sum());

@@ -327,6 +327,37 @@ proptest! {
     }
 }
 
+/// Regression (fuzz target `plugin_request`): a file whose `syntax` the descriptor library does
+/// not know made it panic with an index out of bounds; it is an error now.
+#[test]
+fn an_unknown_syntax_is_an_error_not_a_panic() {
+    use prost_types::FileDescriptorProto;
+    use prost_types::compiler::CodeGeneratorRequest;
+    for syntax in ["editions", "proto4", ""] {
+        let request = CodeGeneratorRequest {
+            file_to_generate: vec!["a.proto".to_owned()],
+            proto_file: vec![FileDescriptorProto {
+                name: Some("a.proto".to_owned()),
+                syntax: Some(syntax.to_owned()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let error = protoc_gen_mcp_auth::execute(&request.encode_to_vec()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("a.proto: syntax `{syntax}` is not supported; use proto2 or proto3")
+        );
+    }
+    // The fuzzer's own input: protoc's request for a fixture with three bytes changed.
+    let crash =
+        std::fs::read(repo().join("fuzz/corpus/plugin_request/regression-unknown-syntax")).unwrap();
+    assert!(matches!(
+        protoc_gen_mcp_auth::execute(&crash),
+        Err(protoc_gen_mcp_auth::RequestError::UnsupportedSyntax { .. })
+    ));
+}
+
 #[test]
 fn the_unchanged_inputs_generate_code() {
     // The properties above start from these inputs; they must be valid for the damaged ones

@@ -288,6 +288,64 @@ proptest! {
     }
 }
 
+/// Regression (fuzz target `token_signed`): a token the issuer signed whose claims hold bytes
+/// that are not UTF-8 in a member nothing reads was accepted (serde_json skips ignored members
+/// without checking them); header and claims must be UTF-8 (RFC 7519 7.2).
+#[test]
+fn a_signed_token_with_claims_that_are_not_utf8_is_refused() {
+    let sign_raw = |header: &[u8], claims: &[u8]| {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET);
+        let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    };
+    let header = br#"{"alg":"HS256"}"#;
+    let claims = |extra: &[u8]| {
+        let mut claims = format!(
+            r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","sub":"alice","exp":{},"x":""#,
+            NOW + 60
+        )
+        .into_bytes();
+        claims.extend_from_slice(extra);
+        claims.extend_from_slice(b"\"}");
+        claims
+    };
+    // The same token with a UTF-8 member verifies: only the bytes differ.
+    assert!(
+        authenticator()
+            .verify(&sign_raw(header, &claims(b"ok")), NOW)
+            .is_ok()
+    );
+    for bad in [&b"\xff\xff"[..], b"\xc3", b"\xed\xa0\x80"] {
+        let token = sign_raw(header, &claims(bad));
+        assert!(
+            authenticator().verify(&token, NOW).is_err(),
+            "{bad:?} accepted"
+        );
+        let mut header = br#"{"alg":"HS256","x":""#.to_vec();
+        header.extend_from_slice(bad);
+        header.extend_from_slice(b"\"}");
+        let token = sign_raw(&header, &claims(b"ok"));
+        assert!(
+            authenticator().verify(&token, NOW).is_err(),
+            "{bad:?} in the header accepted"
+        );
+    }
+    // The fuzzer's own input: `<header> NUL <claims>`.
+    let crash = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/corpus/token_signed/regression-claims-not-utf8"
+    ))
+    .unwrap();
+    let at = crash.iter().position(|&b| b == 0).unwrap();
+    let token = sign_raw(&crash[..at], &crash[at + 1..]);
+    assert!(authenticator().verify(&token, NOW).is_err());
+}
+
 #[test]
 fn the_token_fields_checked_above_are_the_ones_verify_reports() {
     // Guard for the policy model of `signed_claims_are_accepted_only_when_they_meet_the_policy`:

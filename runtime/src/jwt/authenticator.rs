@@ -118,6 +118,23 @@ impl<C: Claims> JwtAuthenticator<C> {
     /// has been fetched.
     pub fn verify(&self, token: &str, now: u64) -> Result<C, AuthError> {
         let invalid = |what: &str| AuthError::InvalidToken(what.to_owned());
+        // RFC 7519 7.2: the header and the claims are UTF-8. serde_json skips the members a
+        // type does not read without checking their UTF-8, so a signed token with invalid bytes
+        // in an unknown member would pass; found by the `token_signed` fuzz target.
+        let utf8 = |segment: Option<&str>| {
+            use base64::Engine as _;
+            segment
+                .and_then(|s| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(s)
+                        .ok()
+                })
+                .is_some_and(|bytes| std::str::from_utf8(&bytes).is_ok())
+        };
+        let mut segments = token.split('.');
+        if !utf8(segments.next()) || !utf8(segments.next()) {
+            return Err(invalid("header or claims not base64url-encoded UTF-8"));
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed header"))?;
         if let Some(typ) = header.typ.as_deref() {
             let typ = typ.to_ascii_lowercase();

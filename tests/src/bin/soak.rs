@@ -21,11 +21,14 @@
 //!
 //! Every request carries a nonce and every reply must carry back that nonce and the stream's
 //! own subject (the handler writes the subject of the proof it received): a reply that reached
-//! the wrong caller is counted. At the end, once every stream is closed, the tokio runtime's
-//! live task count must be back at its count before the first stream, and again at its
-//! starting count once the client connections are dropped; resident memory (VmRSS) is reported
-//! at the start, at its peak and at the end and must be back near the start. Any broken
-//! invariant makes the exit code 1.
+//! the wrong caller is counted. A warm-up round fills what is bounded but kept (the
+//! verified-token cache, allocator arenas), then equal measured rounds follow. After every
+//! round, once its streams are closed, the tokio runtime's live task count must be back at its
+//! count before the first stream; memory in use (VmRSS after glibc's `malloc_trim`) must not
+//! grow by more than 5% (at least 4 MiB) from the first measured round to the last, and must
+//! be within 8 MiB of the process's start once the server has stopped; the live task count
+//! falls back to its starting values when the connections and then the server are gone. Any
+//! broken invariant makes the exit code 1.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -63,6 +66,8 @@ struct Settings {
     noisy: usize,
     connections: usize,
     interval_ms: u64,
+    rounds: usize,
+    token_cache: usize,
 }
 
 impl Settings {
@@ -74,13 +79,15 @@ impl Settings {
             noisy: 10,
             connections: 40,
             interval_ms: 500,
+            rounds: 3,
+            token_cache: mcp_auth::cache::DEFAULT_CAPACITY,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
             if flag == "--help" || flag == "-h" {
                 return Err(
                     "usage: soak [--secs 120] [--streams 2000] [--subjects 500] [--noisy 10] \
-                     [--connections 40] [--interval-ms 500]"
+                     [--connections 40] [--interval-ms 500] [--rounds 3] [--token-cache 10000]"
                         .to_owned(),
                 );
             }
@@ -93,6 +100,8 @@ impl Settings {
                 "--noisy" => settings.noisy = number(&value)? as usize,
                 "--connections" => settings.connections = number(&value)? as usize,
                 "--interval-ms" => settings.interval_ms = number(&value)?,
+                "--rounds" => settings.rounds = number(&value)? as usize,
+                "--token-cache" => settings.token_cache = number(&value)? as usize,
                 _ => return Err(format!("unknown flag {flag}")),
             }
         }
@@ -579,6 +588,7 @@ async fn run(settings: Settings) -> usize {
         .audience(AUDIENCE)
         .key(mcp_auth::jwt::JwtKey::hs256(SECRET))
         .leeway_secs(0)
+        .verified_token_cache(settings.token_cache)
         .build()
         .expect("the soak authenticator is valid");
     let authorizer = Authorizer::builder()
@@ -624,41 +634,60 @@ async fn run(settings: Settings) -> usize {
         settings.connections
     );
 
-    // A warm-up round fills what is bounded but kept (the verified-token cache, the
-    // allocator's arenas, the runtime's worker state); the measured round must then end where
-    // the warm-up ended.
+    // A warm-up round fills what is bounded but kept (the verified-token cache of 10,000
+    // tokens, the allocator's arenas, the runtime's and h2's buffers); then equal measured
+    // rounds. Memory in use (VmRSS after `malloc_trim`) must stop growing: a leak per call,
+    // message or stream grows it again in every round.
     let warm_up = Duration::from_secs((settings.secs / 4).clamp(1, 30));
-    let measured = Duration::from_secs(settings.secs).saturating_sub(warm_up);
+    let rounds = settings.rounds.max(1);
+    let measured = Duration::from_secs(settings.secs).saturating_sub(warm_up) / rounds as u32;
     println!(
-        "soak: warm-up round {} s, then the measured round {} s",
+        "soak: a warm-up round of {} s, then {rounds} measured rounds of {} s",
         warm_up.as_secs(),
         measured.as_secs()
     );
-    let first = round(&settings, &channels, &counters, warm_up, 0).await;
-    let tasks_after_warm_up = settle_tasks(tasks_before, Duration::from_secs(10)).await;
-    // Budgets refill in burst / rate = 2 s; a full budget carries nothing and is swept.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    limiter.sweep();
-    let rss_warm = trimmed_rss_kib().await;
-    println!(
-        "soak: after the warm-up: {tasks_after_warm_up} tasks, VmRSS {rss_warm} KiB (trimmed)"
-    );
-    let second = round(&settings, &channels, &counters, measured, first.calls).await;
-    let elapsed = first.elapsed + second.elapsed;
-    let panicked = first.panicked + second.panicked;
-    let rss_peak = first.rss_peak.max(second.rss_peak);
-    let tasks_peak = first.tasks_peak.max(second.tasks_peak);
-    let tasks_after_streams = settle_tasks(tasks_before, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    limiter.sweep();
+    let mut serial = 0;
+    let mut elapsed = Duration::ZERO;
+    let mut panicked = 0;
+    let mut rss_peak = rss_start;
+    let mut tasks_peak = 0;
+    // (VmRSS trimmed, live tasks) after each round, the warm-up first.
+    let mut after_rounds: Vec<(u64, usize)> = Vec::new();
+    for number in 0..=rounds {
+        let duration = if number == 0 { warm_up } else { measured };
+        let result = round(&settings, &channels, &counters, duration, serial).await;
+        serial = result.calls;
+        elapsed += result.elapsed;
+        panicked += result.panicked;
+        rss_peak = rss_peak.max(result.rss_peak);
+        tasks_peak = tasks_peak.max(result.tasks_peak);
+        let tasks = settle_tasks(tasks_before, Duration::from_secs(10)).await;
+        // Budgets refill in burst / rate = 2 s; a full budget carries nothing and is swept.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        limiter.sweep();
+        let rss = trimmed_rss_kib().await;
+        println!(
+            "soak: after {}: {tasks} tasks, VmRSS {rss} KiB (trimmed)",
+            if number == 0 {
+                "the warm-up".to_owned()
+            } else {
+                format!("round {number}")
+            }
+        );
+        after_rounds.push((rss, tasks));
+    }
     let budgets_after_sweep = limiter.tracked_keys();
-    let rss_end_untrimmed = memory_kib("VmRSS");
-    let rss_end = trimmed_rss_kib().await;
+    let rss_first = after_rounds[1].0;
+    let rss_end = after_rounds[rounds].0;
     drop(channels);
     let tasks_after_connections = settle_tasks(tasks_server_only, Duration::from_secs(10)).await;
+    let rss_without_connections = trimmed_rss_kib().await;
     let _ = shutdown_tx.send(());
     let server_result = server.await;
     let tasks_after_server = settle_tasks(tasks_at_start, Duration::from_secs(10)).await;
+    // The server owned the authorizer: its verified-token cache and rate limiter are gone
+    // with it (but for the limiter's handle kept here, swept empty).
+    let rss_without_server = trimmed_rss_kib().await;
 
     let c = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let replies = c(&counters.replies_ok);
@@ -680,16 +709,28 @@ async fn run(settings: Settings) -> usize {
         c(&counters.exhausted_noisy),
     );
     println!(
-        "soak: VmRSS: {rss_start} KiB at start, peak {rss_peak} KiB (VmHWM {} KiB), \
-         {rss_warm} KiB after the warm-up, {rss_end} KiB at the end ({rss_end_untrimmed} KiB \
-         before malloc_trim)",
-        memory_kib("VmHWM")
+        "soak: VmRSS: {rss_start} KiB at start, peak {rss_peak} KiB (VmHWM {} KiB); after \
+         each round (trimmed): {}",
+        memory_kib("VmHWM"),
+        after_rounds
+            .iter()
+            .map(|(rss, _)| format!("{rss} KiB"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
-        "soak: tasks: {tasks_before} before the streams, peak {tasks_peak}, \
-         {tasks_after_streams} after them; {tasks_server_only} server only, \
+        "soak: VmRSS (trimmed): {rss_without_connections} KiB once the connections closed, \
+         {rss_without_server} KiB once the server stopped"
+    );
+    println!(
+        "soak: tasks: {tasks_before} before the streams, peak {tasks_peak}, after each round \
+         {:?}; {tasks_server_only} server only, \
          {tasks_after_connections} after dropping the connections; {tasks_at_start} at start, \
-         {tasks_after_server} after the server stopped"
+         {tasks_after_server} after the server stopped",
+        after_rounds
+            .iter()
+            .map(|(_, tasks)| *tasks)
+            .collect::<Vec<_>>()
     );
     println!("soak: rate-limit budgets held after a sweep: {budgets_after_sweep}");
 
@@ -712,12 +753,11 @@ async fn run(settings: Settings) -> usize {
     );
     check("stream tasks that panicked", panicked);
     check(
-        "tasks left after the warm-up",
-        tasks_after_warm_up.saturating_sub(tasks_before) as u64,
-    );
-    check(
-        "tasks left after the streams",
-        tasks_after_streams.saturating_sub(tasks_before) as u64,
+        "tasks left after a round",
+        after_rounds
+            .iter()
+            .map(|(_, tasks)| tasks.saturating_sub(tasks_before) as u64)
+            .sum(),
     );
     check(
         "rate-limit budgets held after a sweep",
@@ -735,12 +775,18 @@ async fn run(settings: Settings) -> usize {
         "server ended with an error",
         u64::from(!matches!(server_result, Ok(Ok(())))),
     );
-    // Back near its start: after the measured round, memory is within 5% (at least 4 MiB) of
-    // where the warm-up round left it, both read after `malloc_trim`.
-    let allowed = (rss_warm / 20).max(4 * 1024);
+    // Back near its start: after the last round, memory in use is within 5% (at least 4 MiB)
+    // of where the first measured round left it.
+    let allowed = (rss_first / 20).max(4 * 1024);
     check(
-        "KiB of VmRSS grown over the measured round beyond the allowance",
-        rss_end.saturating_sub(rss_warm + allowed),
+        "KiB of VmRSS grown from the first measured round to the last beyond the allowance",
+        rss_end.saturating_sub(rss_first + allowed),
+    );
+    // And once the server (with its verified-token cache) is gone, within 8 MiB of the
+    // process's start.
+    check(
+        "KiB of VmRSS over start + 8 MiB once the server stopped",
+        rss_without_server.saturating_sub(rss_start + 8 * 1024),
     );
     let noisy_subjects = settings.noisy as u64;
     check(
