@@ -28,10 +28,20 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Waits on tokio's monotonic timer in slices of at most a second, reading the wall clock
+    /// between them: the wall clock set forward (an NTP step, a machine resumed from suspend,
+    /// which the monotonic clock does not count) is seen within a second.
     fn sleep_until(&self, deadline: u64) -> Sleep {
+        const SLICE: Duration = Duration::from_secs(1);
         let at = UNIX_EPOCH + Duration::from_secs(deadline);
-        let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
-        Box::pin(tokio::time::sleep(wait))
+        Box::pin(async move {
+            while let Ok(wait) = at.duration_since(SystemTime::now()) {
+                if wait.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(wait.min(SLICE)).await;
+            }
+        })
     }
 
     fn now(&self) -> u64 {

@@ -40,9 +40,9 @@ pub(crate) struct MessageLimit {
 /// every 64 messages was still a tenth of the guard's cost per message.
 const READ_CLOCK_EVERY: u32 = 1024;
 
-/// Within this many seconds of the deadline the clock is read for every message, as before the
-/// alarm, so a late timer cannot let a message through after the deadline once the stream has
-/// seen it coming (a message at most every 2 s, or a timer that rings on time, is enough).
+/// Within this many seconds of the deadline the clock is read for every message, so a late
+/// timer cannot let a message through after the deadline. The first timer is set for this long
+/// before the deadline: when it rings, the clock is read and the stream is near from then on.
 const NEAR_SECS: u64 = 2;
 
 /// Rings when a stream's expiry timer fires: sets a flag the stream reads per message instead
@@ -91,18 +91,23 @@ impl Wake for Alarm {
 /// The deadline is shared: a re-authentication on the inbound stream moves it for the
 /// response stream of the same call too.
 ///
-/// Per message the deadline costs a few loads, not a clock read: a timer set for the deadline
-/// (armed at the first message or the first wait, re-armed when the deadline moves) rings an
-/// [`Alarm`], and the clock is read only when it has rung, when the deadline moved, when it is
-/// less than [`NEAR_SECS`] away, and every [`READ_CLOCK_EVERY`] messages.
+/// Per message the deadline costs a few loads, not a clock read, until it is near: a timer set
+/// for [`NEAR_SECS`] before the deadline (armed at the first message or the first wait, re-armed
+/// when the deadline moves) rings an [`Alarm`], and the clock is read when it has rung, when
+/// the deadline moved, for every message in the last [`NEAR_SECS`], and every
+/// [`READ_CLOCK_EVERY`] messages. The clock alone decides: a timer that rings early (the clock
+/// set back) is re-armed, and one that rings late (the clock set forward, a suspended machine:
+/// [`SystemClock`](crate::clock::SystemClock) re-reads the wall clock at least every second
+/// while it waits) cannot let a message through past the deadline by more than that.
 struct Deadline {
     at: Arc<AtomicU64>,
     clock: Arc<dyn Clock>,
     alarm: Arc<Alarm>,
     /// Wakes `alarm`: the waker the timer is polled with.
     alarm_waker: Waker,
-    /// The timer and the deadline it was set for.
-    sleep: Option<(u64, Sleep)>,
+    /// The timer, the deadline it was set for, and the time it rings at (before the deadline
+    /// until the stream is near it).
+    sleep: Option<(u64, u64, Sleep)>,
     /// Messages since the clock was last read.
     unread: u32,
     /// The deadline was less than [`NEAR_SECS`] away at the last read of the clock.
@@ -135,7 +140,7 @@ impl Deadline {
     fn passed(&mut self) -> bool {
         let at = self.at();
         self.unread += 1;
-        let armed = matches!(&self.sleep, Some((armed_for, _)) if *armed_for == at);
+        let armed = matches!(&self.sleep, Some((armed_for, _, _)) if *armed_for == at);
         if armed && !self.near && self.unread < READ_CLOCK_EVERY && !self.alarm.rang() {
             return false;
         }
@@ -162,33 +167,55 @@ impl Deadline {
         // one that fired before has set the flag.
         self.alarm.register(cx.waker());
         let at = self.at();
-        let armed = matches!(&self.sleep, Some((armed_for, _)) if *armed_for == at);
+        let armed = matches!(&self.sleep, Some((armed_for, _, _)) if *armed_for == at);
         if armed && !self.alarm.rang() {
             return Poll::Pending;
         }
         self.poll_timer()
     }
 
-    /// Polls the timer with the alarm's waker, (re)arming it for the current deadline first.
+    /// Polls the timer with the alarm's waker, (re)arming it for the current deadline first:
+    /// Ready once the clock says the deadline has passed. A timer that rang is only a reason to
+    /// read the clock: before the deadline it is set again, for the deadline itself once near.
     fn poll_timer(&mut self) -> Poll<()> {
-        loop {
+        // A clock whose timer keeps ringing before its own time says the deadline is near is
+        // broken; after a few tries the answer is "not yet", and each message reads the clock.
+        for _ in 0..4 {
             let at = self.at();
+            let ring_at = if self.near {
+                at
+            } else {
+                at.saturating_sub(NEAR_SECS)
+            };
             // Cleared before the poll: a timer firing from here on sets it again.
             self.alarm.rang.store(false, Ordering::Release);
             let sleep = match &mut self.sleep {
-                Some((armed_for, sleep)) if *armed_for == at => sleep,
-                slot => &mut slot.insert((at, self.clock.sleep_until(at))).1,
+                Some((armed_for, rings, sleep)) if *armed_for == at && *rings == ring_at => sleep,
+                slot => {
+                    &mut slot
+                        .insert((at, ring_at, self.clock.sleep_until(ring_at)))
+                        .2
+                }
             };
             std::task::ready!(
                 sleep
                     .as_mut()
                     .poll(&mut Context::from_waker(&self.alarm_waker))
             );
-            if self.at() == at {
+            if self.at() != at {
+                // Moved while the timer ran: wait for the new deadline.
+                continue;
+            }
+            let now = self.clock.now();
+            if now >= at {
                 return Poll::Ready(());
             }
-            // Moved while the timer ran: wait for the new deadline.
+            // Rang before the deadline: near it now (or the clock was set back); wait again.
+            self.near = at - now <= NEAR_SECS;
+            self.sleep = None;
         }
+        self.near = true;
+        Poll::Pending
     }
 }
 
@@ -605,5 +632,105 @@ impl<S> fmt::Debug for ExpiringStream<S> {
             .field("expires_at", &self.deadline.as_ref().map(Deadline::at))
             .field("ended", &self.ended)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use super::*;
+
+    /// Items sent on a channel, as a handler's response stream.
+    struct Items(tokio::sync::mpsc::UnboundedReceiver<Result<u32, Status>>);
+
+    impl Stream for Items {
+        type Item = Result<u32, Status>;
+
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            self.0.poll_recv(cx)
+        }
+    }
+
+    async fn next(stream: &mut ExpiringStream<Items>) -> Option<Result<u32, Status>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+    }
+
+    /// A clock whose time and timers move apart: its timers run on tokio's (paused) clock from
+    /// `START`, its time is set by the test. A late timer (a starved runtime), or the wall
+    /// clock set forward while the monotonic timer does not move.
+    #[derive(Debug)]
+    struct LateTimers {
+        now: AtomicU64,
+        started: tokio::time::Instant,
+    }
+
+    const START: u64 = 1_000;
+
+    impl LateTimers {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                now: AtomicU64::new(START),
+                started: tokio::time::Instant::now(),
+            })
+        }
+    }
+
+    impl Clock for LateTimers {
+        fn now(&self) -> u64 {
+            self.now.load(Ordering::SeqCst)
+        }
+
+        fn sleep_until(&self, deadline: u64) -> crate::clock::Sleep {
+            let at = self.started + std::time::Duration::from_secs(deadline.saturating_sub(START));
+            Box::pin(tokio::time::sleep_until(at))
+        }
+    }
+
+    fn item() -> Result<u32, Status> {
+        Ok(1)
+    }
+
+    /// Items flow until the clock reaches the deadline, whatever the timers do: a timer that
+    /// rings late does not let an item out after it once the stream is near (the first timer
+    /// rings `NEAR_SECS` early), and one that rings early does not end the stream.
+    #[tokio::test(start_paused = true)]
+    async fn the_clock_decides_not_the_timer() {
+        let clock = LateTimers::new();
+        let dyn_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut stream = ExpiringStream::new(Items(rx), Expiry::at(Some(1_100)), &dyn_clock);
+        tx.send(item()).unwrap();
+        assert!(matches!(next(&mut stream).await, Some(Ok(1))));
+
+        // The early timer (at 1,098) rings on time: the stream is near from then on.
+        clock.now.store(1_098, Ordering::SeqCst);
+        tokio::time::advance(std::time::Duration::from_secs(98)).await;
+        tx.send(item()).unwrap();
+        assert!(matches!(next(&mut stream).await, Some(Ok(1))));
+
+        // The deadline passes, its timer does not ring: the next item is refused all the same.
+        clock.now.store(1_100, Ordering::SeqCst);
+        tx.send(item()).unwrap();
+        let refused = next(&mut stream).await.unwrap().unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        assert!(next(&mut stream).await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_that_rings_early_does_not_end_the_stream() {
+        let clock = LateTimers::new();
+        let dyn_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut stream = ExpiringStream::new(Items(rx), Expiry::at(Some(1_100)), &dyn_clock);
+        tx.send(item()).unwrap();
+        assert!(matches!(next(&mut stream).await, Some(Ok(1))));
+        // Every timer rings (the clock was set back after they were armed): the clock says 1,000.
+        tokio::time::advance(std::time::Duration::from_secs(500)).await;
+        tx.send(item()).unwrap();
+        assert!(matches!(next(&mut stream).await, Some(Ok(1))));
+        clock.now.store(1_100, Ordering::SeqCst);
+        tx.send(item()).unwrap();
+        assert!(next(&mut stream).await.unwrap().is_err());
     }
 }

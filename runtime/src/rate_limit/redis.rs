@@ -219,7 +219,8 @@ fn gcra_parameters(limit: RateLimit) -> (u64, u64) {
     // `RateLimit::new` raises zeros to 1; the fields are public, so do it here too.
     let per_second = u64::from(limit.per_second.max(1));
     let burst = u64::from(limit.burst.max(1));
-    let interval = (1_000_000_000 / per_second).max(1);
+    // Rounded up: a rounded-down interval would let a high rate through faster than set.
+    let interval = 1_000_000_000u64.div_ceil(per_second);
     let tolerance = interval.saturating_mul(burst).min(MAX_TOLERANCE_NANOS);
     (interval, tolerance.max(interval))
 }
