@@ -480,6 +480,11 @@ impl<T> GuardedStream<T> {
                 {
                     return self.refuse(&AuthError::Expired);
                 }
+                // Nothing to spend events on: give back what the stream took and did not
+                // spend, so none is kept across a wait in which the shared budget refills.
+                if let Some(budget) = self.limit.as_mut().and_then(|l| l.budget.as_mut()) {
+                    budget.release();
+                }
                 Poll::Pending
             }
             other => other,

@@ -188,7 +188,8 @@ fn outcome(result: Result<(), u64>) -> RateOutcome {
 /// small batches (at most 1/16 of the burst and 10 ms of the sustained rate, at most 64, and
 /// one at a time for small limits) and spends them one by one; near the limit it asks for one
 /// event at a time, so a caller is refused only when the shared budget is empty. Events taken
-/// and not spent are given back when the budget is dropped. Another stream of the same caller
+/// and not spent are given back when the stream waits for its next message and when the
+/// budget is dropped. Another stream of the same caller
 /// may meanwhile be refused up to a batch earlier than without batching, never later.
 pub struct Budget {
     gcra: Arc<Gcra>,
@@ -229,6 +230,16 @@ impl Budget {
         self.take()
     }
 
+    /// Gives back the events taken and not spent: a stream calls it when it waits for a
+    /// message, so a batch taken long ago cannot be spent after the shared budget refilled
+    /// (which would let a caller's streams together exceed the burst in a short window).
+    #[inline]
+    pub fn release(&mut self) {
+        if self.stock > 0 {
+            self.gcra.refund(std::mem::take(&mut self.stock));
+        }
+    }
+
     /// Takes the next batch (or the last events one by one) from the shared budget.
     #[inline(never)]
     fn take(&mut self) -> RateOutcome {
@@ -243,9 +254,7 @@ impl Budget {
 
 impl Drop for Budget {
     fn drop(&mut self) {
-        if self.stock > 0 {
-            self.gcra.refund(self.stock);
-        }
+        self.release();
     }
 }
 
@@ -461,6 +470,31 @@ mod tests {
             check(&limiter, "bob", slow),
             RateOutcome::Limited { .. }
         ));
+    }
+
+    /// What a stream took in a batch and did not spend goes back when it waits: two streams of
+    /// one caller cannot hold more than the burst between them across a refill.
+    #[test]
+    fn a_released_budget_gives_back_its_batch() {
+        let limiter = InMemoryRateLimiter::new();
+        // A batch of 64 (burst / 16 and 10 ms of the rate), a burst of 1,024.
+        let limit = RateLimit::new(6_400, 1_024);
+        let mut first = limiter.budget(&key("carol"), limit).unwrap();
+        assert_eq!(first.check(), RateOutcome::Allowed);
+        let mut second = limiter.budget(&key("carol"), limit).unwrap();
+        let taken = (0..2_000)
+            .take_while(|_| second.check() == RateOutcome::Allowed)
+            .count();
+        // The first stream holds 63 of the burst unspent...
+        assert!(taken < 1_024 - 62, "{taken} taken beside a held batch");
+        first.release();
+        drop(second);
+        // ...and gives them back when it waits: a new stream gets them.
+        let mut third = limiter.budget(&key("carol"), limit).unwrap();
+        let again = (0..2_000)
+            .take_while(|_| third.check() == RateOutcome::Allowed)
+            .count();
+        assert!(again >= 63, "only {again} after the release");
     }
 
     /// A budget of `burst` events that does not refill during a test (one event per 10 s).
