@@ -354,8 +354,8 @@ mod tests {
             gcra_parameters(RateLimit::new(1_000, 2_000)),
             (1_000_000, 2_000_000_000)
         );
-        // Truncated to whole nanoseconds, like `Duration::from_secs(1) / 3`.
-        assert_eq!(gcra_parameters(RateLimit::new(3, 1)).0, 333_333_333);
+        // Rounded up to whole nanoseconds: never faster than the rate set.
+        assert_eq!(gcra_parameters(RateLimit::new(3, 1)).0, 333_333_334);
         // Zeros written into the public fields are raised to 1.
         let zero = RateLimit {
             per_second: 0,
