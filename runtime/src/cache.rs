@@ -198,20 +198,26 @@ mod tests {
         }
     }
 
-    fn call(cache: &CachedAuthenticator<Counting, StandardClaims>, token: &str, now: u64) -> bool {
+    fn authenticate(
+        cache: &CachedAuthenticator<Counting, StandardClaims>,
+        token: &str,
+        now: u64,
+    ) -> Result<Authentication<StandardClaims>, AuthError> {
         let mut metadata = MetadataMap::new();
         metadata.insert(
             "authorization",
             MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
         );
         let extensions = tonic::Extensions::new();
-        cache
-            .authenticate(&CallContext {
-                metadata: &metadata,
-                extensions: &extensions,
-                now,
-            })
-            .is_ok()
+        cache.authenticate(&CallContext {
+            metadata: &metadata,
+            extensions: &extensions,
+            now,
+        })
+    }
+
+    fn call(cache: &CachedAuthenticator<Counting, StandardClaims>, token: &str, now: u64) -> bool {
+        authenticate(cache, token, now).is_ok()
     }
 
     #[test]
@@ -244,23 +250,7 @@ mod tests {
             assert!(call(&cache, token, 10));
         }
         assert_eq!(cache.len(), 2);
-        let claims = |token: &str| {
-            let mut metadata = MetadataMap::new();
-            metadata.insert(
-                "authorization",
-                MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
-            );
-            let extensions = tonic::Extensions::new();
-            cache
-                .authenticate(&CallContext {
-                    metadata: &metadata,
-                    extensions: &extensions,
-                    now: 10,
-                })
-                .unwrap()
-                .claims
-                .expires_at()
-        };
+        let claims = |token: &str| authenticate(&cache, token, 10).unwrap().claims.expires_at();
         assert_eq!(claims("good-1000"), 1000);
         assert_eq!(claims("good-2000"), 2000);
         assert_eq!(cache.inner.0.load(Ordering::SeqCst), 4);

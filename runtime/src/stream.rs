@@ -699,12 +699,24 @@ mod tests {
     /// Items flow until the clock reaches the deadline, whatever the timers do: a timer that
     /// rings late does not let an item out after it once the stream is near (the first timer
     /// rings `NEAR_SECS` early), and one that rings early does not end the stream.
-    #[tokio::test(start_paused = true)]
-    async fn the_clock_decides_not_the_timer() {
+    /// A response stream ending at `deadline` on a [`LateTimers`] clock, and its sender.
+    fn expiring_at(
+        deadline: u64,
+    ) -> (
+        Arc<LateTimers>,
+        tokio::sync::mpsc::UnboundedSender<Result<u32, Status>>,
+        ExpiringStream<Items>,
+    ) {
         let clock = LateTimers::new();
         let dyn_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut stream = ExpiringStream::new(Items(rx), Expiry::at(Some(1_100)), &dyn_clock);
+        let stream = ExpiringStream::new(Items(rx), Expiry::at(Some(deadline)), &dyn_clock);
+        (clock, tx, stream)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_clock_decides_not_the_timer() {
+        let (clock, tx, mut stream) = expiring_at(1_100);
         tx.send(item()).unwrap();
         assert!(matches!(next(&mut stream).await, Some(Ok(1))));
 
@@ -724,10 +736,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_timer_that_rings_early_does_not_end_the_stream() {
-        let clock = LateTimers::new();
-        let dyn_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut stream = ExpiringStream::new(Items(rx), Expiry::at(Some(1_100)), &dyn_clock);
+        let (clock, tx, mut stream) = expiring_at(1_100);
         tx.send(item()).unwrap();
         assert!(matches!(next(&mut stream).await, Some(Ok(1))));
         // Every timer rings (the clock was set back after they were armed): the clock says 1,000.
