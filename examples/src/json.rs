@@ -1,36 +1,20 @@
 //! `google.protobuf.Struct` to and from JSON, the form MCP tool arguments and results take.
 
 use prost_types::value::Kind;
-use prost_types::{ListValue, Struct, Value};
-use serde_json::{Map, Number, Value as Json};
+use prost_types::{Struct, Value};
+use serde_json::{Number, Value as Json};
 
 /// A JSON object as a `Struct`. Anything but an object is an error.
 pub fn to_struct(json: Json) -> Result<Struct, String> {
-    match json {
-        Json::Object(map) => Ok(object_to_struct(map)),
-        other => Err(format!("expected a JSON object, got {other}")),
+    if !json.is_object() {
+        return Err(format!("expected a JSON object, got {json}"));
     }
-}
-
-fn object_to_struct(map: Map<String, Json>) -> Struct {
-    Struct {
-        fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
-    }
+    Ok(mcp_auth::arguments::struct_from_json(json).unwrap_or_default())
 }
 
 /// A JSON value as a protobuf `Value` (numbers become doubles, as in protobuf's JSON mapping).
 pub fn to_value(json: Json) -> Value {
-    let kind = match json {
-        Json::Null => Kind::NullValue(0),
-        Json::Bool(b) => Kind::BoolValue(b),
-        Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        Json::String(s) => Kind::StringValue(s),
-        Json::Array(items) => Kind::ListValue(ListValue {
-            values: items.into_iter().map(to_value).collect(),
-        }),
-        Json::Object(map) => Kind::StructValue(object_to_struct(map)),
-    };
-    Value { kind: Some(kind) }
+    mcp_auth::arguments::value_from_json(json)
 }
 
 /// A `Struct` as a JSON object.

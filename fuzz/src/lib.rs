@@ -17,26 +17,7 @@ pub mod arguments {
 /// A JSON object as the `google.protobuf.Struct` MCP clients send tool arguments in; any other
 /// JSON value as an empty one.
 pub fn to_struct(json: serde_json::Value) -> prost_types::Struct {
-    use prost_types::value::Kind;
-    fn value(json: serde_json::Value) -> prost_types::Value {
-        let kind = match json {
-            serde_json::Value::Null => Kind::NullValue(0),
-            serde_json::Value::Bool(b) => Kind::BoolValue(b),
-            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-            serde_json::Value::String(s) => Kind::StringValue(s),
-            serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
-                values: items.into_iter().map(value).collect(),
-            }),
-            object @ serde_json::Value::Object(_) => Kind::StructValue(to_struct(object)),
-        };
-        prost_types::Value { kind: Some(kind) }
-    }
-    match json {
-        serde_json::Value::Object(map) => prost_types::Struct {
-            fields: map.into_iter().map(|(k, v)| (k, value(v))).collect(),
-        },
-        _ => prost_types::Struct::default(),
-    }
+    mcp_auth::arguments::struct_from_json(json).unwrap_or_default()
 }
 
 /// The HS256 secret of the fuzzed issuer (also in `fuzz/seeds.sh`).

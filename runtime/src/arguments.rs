@@ -266,6 +266,38 @@ pub fn decode<M: Message + Default>(
     })
 }
 
+/// A JSON object as the `google.protobuf.Struct` MCP clients send tool arguments in (numbers
+/// become doubles, as `Struct` holds them); `None` for any other JSON value. For clients that
+/// build a call's arguments, and for tests.
+pub fn struct_from_json(json: serde_json::Value) -> Option<Struct> {
+    match json {
+        serde_json::Value::Object(map) => Some(Struct {
+            fields: map
+                .into_iter()
+                .map(|(key, value)| (key, value_from_json(value)))
+                .collect(),
+        }),
+        _ => None,
+    }
+}
+
+/// A JSON value as a `google.protobuf.Value`.
+pub fn value_from_json(json: serde_json::Value) -> Value {
+    let kind = match json {
+        serde_json::Value::Null => ValueKind::NullValue(0),
+        serde_json::Value::Bool(b) => ValueKind::BoolValue(b),
+        serde_json::Value::Number(n) => ValueKind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => ValueKind::StringValue(s),
+        serde_json::Value::Array(items) => ValueKind::ListValue(prost_types::ListValue {
+            values: items.into_iter().map(value_from_json).collect(),
+        }),
+        object @ serde_json::Value::Object(_) => {
+            ValueKind::StructValue(struct_from_json(object).unwrap_or_default())
+        }
+    };
+    Value { kind: Some(kind) }
+}
+
 /// The path to the argument being converted, built as the walk descends.
 #[derive(Default)]
 struct Path {

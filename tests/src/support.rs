@@ -256,26 +256,11 @@ pub async fn connect(addr: std::net::SocketAddr) -> tonic::transport::Channel {
 ///
 /// When `json` is not an object.
 pub fn to_struct(json: serde_json::Value) -> prost_types::Struct {
-    fn value(json: serde_json::Value) -> prost_types::Value {
-        use prost_types::value::Kind;
-        let kind = match json {
-            serde_json::Value::Null => Kind::NullValue(0),
-            serde_json::Value::Bool(b) => Kind::BoolValue(b),
-            serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-            serde_json::Value::String(s) => Kind::StringValue(s),
-            serde_json::Value::Array(items) => Kind::ListValue(prost_types::ListValue {
-                values: items.into_iter().map(value).collect(),
-            }),
-            serde_json::Value::Object(_) => Kind::StructValue(to_struct(json)),
-        };
-        prost_types::Value { kind: Some(kind) }
-    }
-    let serde_json::Value::Object(map) = json else {
-        panic!("tool arguments are a JSON object, not {json}");
-    };
-    prost_types::Struct {
-        fields: map.into_iter().map(|(k, v)| (k, value(v))).collect(),
-    }
+    assert!(
+        json.is_object(),
+        "tool arguments are a JSON object, not {json}"
+    );
+    mcp_auth::arguments::struct_from_json(json).unwrap_or_default()
 }
 
 /// What the `Limited` handlers counted.
