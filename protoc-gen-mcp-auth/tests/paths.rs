@@ -110,12 +110,8 @@ fn output_is_deterministic() {
 #[test]
 fn protoc_produces_the_same_files() {
     let out = scratch("protoc-out");
-    let mut command = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()));
+    let mut command = protoc_with_plugin();
     command
-        .arg(format!(
-            "--plugin=protoc-gen-mcp-auth={}",
-            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
-        ))
         .arg(format!("--mcp-auth_out={}", out.display()))
         .arg(format!("-I{}", pass_root().display()))
         .arg(format!("-I{}", repo().join("proto").display()));
@@ -131,6 +127,16 @@ fn protoc_produces_the_same_files() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(read_dir_files(&out), builder_output());
+}
+
+/// `protoc` (or `$PROTOC`) with this crate's plugin binary as `protoc-gen-mcp-auth`.
+fn protoc_with_plugin() -> Command {
+    let mut command = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()));
+    command.arg(format!(
+        "--plugin=protoc-gen-mcp-auth={}",
+        env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
+    ));
+    command
 }
 
 fn buf() -> PathBuf {
@@ -317,11 +323,7 @@ fn the_mcp_shaped_proto_is_covered_by_its_overlay_alone() {
 fn protoc_writes_the_same_reports() {
     let root = overlay_root().join("mcp");
     let out = scratch("protoc-report");
-    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
-        .arg(format!(
-            "--plugin=protoc-gen-mcp-auth={}",
-            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
-        ))
+    let output = protoc_with_plugin()
         .arg(format!(
             "--mcp-auth_opt=report=json,report=markdown,overlay={}",
             root.join("mcp.overlay.toml").display()
@@ -350,11 +352,7 @@ fn protoc_writes_the_same_reports() {
 fn protoc_takes_the_overlay_as_a_parameter() {
     let root = overlay_root().join("same");
     let out = scratch("protoc-overlay");
-    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
-        .arg(format!(
-            "--plugin=protoc-gen-mcp-auth={}",
-            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
-        ))
+    let output = protoc_with_plugin()
         .arg(format!(
             "--mcp-auth_opt=overlay={}",
             root.join("same.overlay.toml").display()
@@ -380,11 +378,7 @@ fn protoc_takes_the_overlay_as_a_parameter() {
         assert_eq!(content, annotated[&name], "{name}");
     }
 
-    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
-        .arg(format!(
-            "--plugin=protoc-gen-mcp-auth={}",
-            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
-        ))
+    let output = protoc_with_plugin()
         .arg("--mcp-auth_opt=overlay=../tests/fixtures/overlay/fail/unmatched.toml")
         .arg(format!(
             "--mcp-auth_out={}",
@@ -440,11 +434,7 @@ fn overlay_failures_name_the_overlay_file_and_line() {
 #[test]
 fn protoc_reports_policy_errors_and_generates_nothing() {
     let out = scratch("protoc-fail");
-    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
-        .arg(format!(
-            "--plugin=protoc-gen-mcp-auth={}",
-            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
-        ))
+    let output = protoc_with_plugin()
         .arg(format!("--mcp-auth_out={}", out.display()))
         .arg(format!(
             "-I{}",
@@ -500,11 +490,7 @@ fn the_plugin_binary_answers_version_and_rejects_garbage() {
 fn unknown_parameters_are_errors() {
     let protos = [pass_root().join("fixtures/echo.proto")];
     let out = scratch("param");
-    let output = Command::new(std::env::var("PROTOC").unwrap_or_else(|_| "protoc".into()))
-        .arg(format!(
-            "--plugin=protoc-gen-mcp-auth={}",
-            env!("CARGO_BIN_EXE_protoc-gen-mcp-auth")
-        ))
+    let output = protoc_with_plugin()
         .arg(format!("--mcp-auth_out=no_such_option=1:{}", out.display()))
         .arg(format!("-I{}", pass_root().display()))
         .arg(format!("-I{}", repo().join("proto").display()))
