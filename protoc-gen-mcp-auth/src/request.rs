@@ -75,36 +75,27 @@ pub enum RequestError {
     },
 }
 
-/// The name and `syntax` of a `FileDescriptorProto`, every other field skipped.
-#[derive(Clone, PartialEq, Message)]
-struct FileSyntax {
-    #[prost(string, optional, tag = "1")]
-    name: Option<String>,
-    #[prost(string, optional, tag = "12")]
-    syntax: Option<String>,
-}
-
 pub(crate) fn decode(bytes: &[u8]) -> Result<Request, RequestError> {
     let raw = RawRequest::decode(bytes)?;
-    // prost-reflect 0.16 panics (an index out of bounds while labelling the error) on a file
-    // whose `syntax` it does not know, instead of returning an error; found by the
-    // `plugin_request` fuzz target. Refuse such files before it sees them.
-    for file in &raw.proto_file {
-        let FileSyntax { name, syntax } = FileSyntax::decode(file.as_slice())?;
-        if let Some(syntax) = syntax.filter(|s| s != "proto2" && s != "proto3") {
-            return Err(RequestError::UnsupportedSyntax {
-                file: name.unwrap_or_default(),
-                syntax,
-            });
-        }
-    }
     // A FileDescriptorSet is `repeated FileDescriptorProto file = 1`: re-frame the files as
     // one, byte for byte.
     let mut set = Vec::with_capacity(raw.proto_file.iter().map(|f| f.len() + 8).sum());
     let mut sources = Sources::default();
     for file in &raw.proto_file {
         match split_source_info(file) {
-            Some(SplitFile { name, rest, info }) => {
+            // prost-reflect 0.16 panics (an index out of bounds while labelling the error) on
+            // a file whose `syntax` it does not know, instead of returning an error; found by
+            // the `plugin_request` fuzz target. Refuse such files before it sees them.
+            Some(SplitFile {
+                name,
+                syntax: Some(syntax),
+                ..
+            }) if syntax != "proto2" && syntax != "proto3" => {
+                return Err(RequestError::UnsupportedSyntax { file: name, syntax });
+            }
+            Some(SplitFile {
+                name, rest, info, ..
+            }) => {
                 prost::encoding::bytes::encode(1, &rest, &mut set);
                 if let Some(info) = info {
                     sources.0.insert(name, info.to_vec());
@@ -123,12 +114,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Request, RequestError> {
     })
 }
 
-/// An encoded `FileDescriptorProto` split into its name (field 1), the file without its
-/// `source_code_info` (field 9), and that field's bytes; `None` when the top level does not scan
-/// as protobuf fields.
+/// An encoded `FileDescriptorProto` split into its name (field 1), its `syntax` (field 12), the
+/// file without its `source_code_info` (field 9), and that field's bytes; `None` when the top
+/// level does not scan as protobuf fields (the pool's own decoding then says what is wrong).
 fn split_source_info(file: &[u8]) -> Option<SplitFile<'_>> {
     let mut rest = Vec::with_capacity(file.len());
     let mut name = String::new();
+    let mut syntax = None;
     let mut info = None;
     let mut buf = file;
     while !buf.is_empty() {
@@ -157,6 +149,7 @@ fn split_source_info(file: &[u8]) -> Option<SplitFile<'_>> {
         };
         match (tag, value) {
             (1, Some(value)) => name = String::from_utf8(value.to_vec()).ok()?,
+            (12, Some(value)) => syntax = Some(String::from_utf8(value.to_vec()).ok()?),
             (9, Some(value)) => {
                 info = Some(value);
                 continue;
@@ -165,12 +158,18 @@ fn split_source_info(file: &[u8]) -> Option<SplitFile<'_>> {
         }
         rest.extend_from_slice(&file[start..file.len() - buf.len()]);
     }
-    Some(SplitFile { name, rest, info })
+    Some(SplitFile {
+        name,
+        syntax,
+        rest,
+        info,
+    })
 }
 
 /// A file descriptor with its source info cut out.
 struct SplitFile<'a> {
     name: String,
+    syntax: Option<String>,
     rest: Vec<u8>,
     info: Option<&'a [u8]>,
 }
