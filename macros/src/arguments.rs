@@ -83,6 +83,8 @@ impl Parse for ToolArgs {
 #[derive(Default)]
 pub(crate) struct Arguments {
     items: Vec<Item>,
+    /// Each item's position in `items` and whether it is a message, by proto name.
+    index: HashMap<String, (usize, bool)>,
 }
 
 enum Item {
@@ -277,35 +279,32 @@ impl Parse for Arguments {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let body;
         braced!(body in input);
-        let mut items = Vec::new();
+        let mut items: Vec<Item> = Vec::new();
         while !body.is_empty() {
             items.push(body.parse()?);
         }
-        Ok(Self { items })
-    }
-}
-
-impl Arguments {
-    fn index(&self) -> HashMap<&str, (usize, bool)> {
-        self.items
+        let index = items
             .iter()
             .enumerate()
             .map(|(i, item)| {
                 (
-                    item.name().text.as_str(),
+                    item.name().text.clone(),
                     (i, matches!(item, Item::Message { .. })),
                 )
             })
-            .collect()
+            .collect();
+        Ok(Self { items, index })
     }
+}
 
+impl Arguments {
     /// Every problem in the block and in the tools' `args` clauses.
     pub(crate) fn validate<'a>(
         &self,
         tools: impl Iterator<Item = &'a ToolArgs>,
         push: &mut dyn FnMut(Span, String),
     ) {
-        let index = self.index();
+        let index = &self.index;
         let mut names = HashSet::new();
         for item in &self.items {
             let name = item.name();
@@ -323,7 +322,7 @@ impl Arguments {
                 );
             }
             match item {
-                Item::Message { fields, .. } => self.validate_fields(&index, name, fields, push),
+                Item::Message { fields, .. } => self.validate_fields(index, name, fields, push),
                 Item::Enum { values, .. } => {
                     if values.is_empty() {
                         push(name.span, format!("enum `{}` has no values", name.text));
@@ -355,7 +354,7 @@ impl Arguments {
 
     fn validate_fields(
         &self,
-        index: &HashMap<&str, (usize, bool)>,
+        index: &HashMap<String, (usize, bool)>,
         message: &ProtoName,
         fields: &[Field],
         push: &mut dyn FnMut(Span, String),
@@ -441,7 +440,7 @@ impl Arguments {
     }
 
     fn kind(&self, ty: &FieldType, rt: &TokenStream) -> TokenStream {
-        let index = self.index();
+        let index = &self.index;
         match ty {
             FieldType::Scalar(scalar) => {
                 let variant = SCALARS
@@ -551,7 +550,7 @@ impl Arguments {
 
     /// The static describing the argument message `name`.
     pub(crate) fn message_static(&self, name: &ProtoName) -> TokenStream {
-        let i = self.index().get(name.text.as_str()).map_or(0, |(i, _)| *i);
+        let i = self.index.get(name.text.as_str()).map_or(0, |(i, _)| *i);
         let ident = Self::static_ident(i, name.span);
         quote!(__arguments::#ident)
     }
