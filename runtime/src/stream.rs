@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 use tonic::codegen::tokio_stream::Stream;
@@ -89,18 +89,19 @@ impl Wake for Alarm {
 /// Ends a stream at a deadline of the clock.
 ///
 /// The deadline is shared: a re-authentication on the inbound stream moves it for the
-/// response stream of the same call too.
+/// response stream of the same call too ([`Expiry::move_to`] rings every deadline following it).
 ///
-/// Per message the deadline costs a few loads, not a clock read, until it is near: a timer set
-/// for [`NEAR_SECS`] before the deadline (armed at the first message or the first wait, re-armed
-/// when the deadline moves) rings an [`Alarm`], and the clock is read when it has rung, when
-/// the deadline moved, for every message in the last [`NEAR_SECS`], and every
-/// [`READ_CLOCK_EVERY`] messages. The clock alone decides: a timer that rings early (the clock
-/// set back) is re-armed, and one that rings late (the clock set forward, a suspended machine:
-/// [`SystemClock`](crate::clock::SystemClock) re-reads the wall clock at least every second
-/// while it waits) cannot let a message through past the deadline by more than that.
+/// Per message the deadline costs a counter and one load, not a clock read, until it is near:
+/// a timer set for [`NEAR_SECS`] before the deadline (armed at the first message or the first
+/// wait, re-armed when the deadline moves) rings an [`Alarm`], and the clock is read when it
+/// has rung, when the deadline moved (which rings it too), for every message in the last
+/// [`NEAR_SECS`], and every [`READ_CLOCK_EVERY`] messages. The clock alone decides: a timer
+/// that rings early (the clock set back) is re-armed, and one that rings late (the clock set
+/// forward, a suspended machine: [`SystemClock`](crate::clock::SystemClock) re-reads the wall
+/// clock at least every second while it waits) cannot let a message through past the deadline
+/// by more than that.
 struct Deadline {
-    at: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     clock: Arc<dyn Clock>,
     alarm: Arc<Alarm>,
     /// Wakes `alarm`: the waker the timer is polled with.
@@ -108,56 +109,81 @@ struct Deadline {
     /// The timer, the deadline it was set for, and the time it rings at (before the deadline
     /// until the stream is near it).
     sleep: Option<(u64, u64, Sleep)>,
-    /// Messages since the clock was last read.
-    unread: u32,
+    /// Messages that may still pass without a read of the clock while the alarm is silent: 0
+    /// until the timer is armed for the current deadline, and from when the deadline is near.
+    quiet: u32,
+    /// The timer is armed for the deadline as it was when the alarm was last cleared.
+    armed: bool,
     /// The deadline was less than [`NEAR_SECS`] away at the last read of the clock.
     near: bool,
 }
 
+/// The deadline of one call and the alarms of the deadlines that follow it.
+#[derive(Debug)]
+struct Shared {
+    at: AtomicU64,
+    /// Weak: a stream that ended does not keep its alarm (and the task it would wake) alive.
+    alarms: Mutex<Vec<Weak<Alarm>>>,
+}
+
 impl Deadline {
     fn new(expiry: Expiry, clock: &Arc<dyn Clock>) -> Option<Self> {
-        expiry.0.map(|at| {
+        expiry.0.map(|shared| {
             let alarm = Arc::new(Alarm::default());
+            shared
+                .alarms
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::downgrade(&alarm));
             Self {
-                at,
+                shared,
                 clock: Arc::clone(clock),
                 alarm_waker: Waker::from(Arc::clone(&alarm)),
                 alarm,
                 sleep: None,
-                unread: 0,
+                quiet: 0,
+                armed: false,
                 near: false,
             }
         })
     }
 
-    #[inline]
     fn at(&self) -> u64 {
-        self.at.load(Ordering::Acquire)
+        self.shared.at.load(Ordering::Acquire)
     }
 
     /// Whether the deadline has passed, asked for each message.
     #[inline]
     fn passed(&mut self) -> bool {
-        let at = self.at();
-        self.unread += 1;
-        let armed = matches!(&self.sleep, Some((armed_for, _, _)) if *armed_for == at);
-        if armed && !self.near && self.unread < READ_CLOCK_EVERY && !self.alarm.rang() {
+        if self.quiet > 0 && !self.alarm.rang() {
+            self.quiet -= 1;
             return false;
         }
-        self.read_clock(at)
+        self.read_clock()
     }
 
     /// [`passed`](Self::passed) with the clock read and the timer (re)armed or polled.
     #[cold]
     #[inline(never)]
-    fn read_clock(&mut self, at: u64) -> bool {
-        self.unread = 0;
+    fn read_clock(&mut self) -> bool {
+        // Cleared before the deadline is read: a move after the read rings the alarm again.
+        self.alarm.rang.store(false, Ordering::Release);
+        let at = self.at();
         let now = self.clock.now();
         if now >= at {
             return true;
         }
         self.near = at - now <= NEAR_SECS;
-        self.poll_timer().is_ready()
+        self.armed = false;
+        if self.poll_timer().is_ready() {
+            return true;
+        }
+        self.quiet = if self.near || !self.armed {
+            0
+        } else {
+            READ_CLOCK_EVERY
+        };
+        false
     }
 
     /// Ready once the deadline has passed, following moves of the deadline; asked while the
@@ -166,17 +192,20 @@ impl Deadline {
         // Registered before looking at the flag: a timer that fires after this wakes the task,
         // one that fired before has set the flag.
         self.alarm.register(cx.waker());
-        let at = self.at();
-        let armed = matches!(&self.sleep, Some((armed_for, _, _)) if *armed_for == at);
-        if armed && !self.alarm.rang() {
+        if self.armed && !self.alarm.rang() {
             return Poll::Pending;
         }
+        self.alarm.rang.store(false, Ordering::Release);
+        self.armed = false;
+        self.quiet = 0;
         self.poll_timer()
     }
 
     /// Polls the timer with the alarm's waker, (re)arming it for the current deadline first:
     /// Ready once the clock says the deadline has passed. A timer that rang is only a reason to
     /// read the clock: before the deadline it is set again, for the deadline itself once near.
+    /// The alarm was cleared before the caller last read the deadline; `armed` is set when the
+    /// timer is pending for the deadline read here.
     fn poll_timer(&mut self) -> Poll<()> {
         // A clock whose timer keeps ringing before its own time says the deadline is near is
         // broken; after a few tries the answer is "not yet", and each message reads the clock.
@@ -187,8 +216,6 @@ impl Deadline {
             } else {
                 at.saturating_sub(NEAR_SECS)
             };
-            // Cleared before the poll: a timer firing from here on sets it again.
-            self.alarm.rang.store(false, Ordering::Release);
             let sleep = match &mut self.sleep {
                 Some((armed_for, rings, sleep)) if *armed_for == at && *rings == ring_at => sleep,
                 slot => {
@@ -197,13 +224,17 @@ impl Deadline {
                         .2
                 }
             };
-            std::task::ready!(
-                sleep
-                    .as_mut()
-                    .poll(&mut Context::from_waker(&self.alarm_waker))
-            );
+            if sleep
+                .as_mut()
+                .poll(&mut Context::from_waker(&self.alarm_waker))
+                .is_pending()
+            {
+                self.armed = true;
+                return Poll::Pending;
+            }
+            // Rang: read the clock (a move of the deadline meanwhile is read on the next turn).
+            self.alarm.rang.store(false, Ordering::Release);
             if self.at() != at {
-                // Moved while the timer ran: wait for the new deadline.
                 continue;
             }
             let now = self.clock.now();
@@ -221,7 +252,7 @@ impl Deadline {
 
 /// When a call's credentials stop being valid, shared by its inbound and response streams.
 #[derive(Debug, Clone, Default)]
-pub struct Expiry(Option<Arc<AtomicU64>>);
+pub struct Expiry(Option<Arc<Shared>>);
 
 impl Expiry {
     /// No expiry (public RPCs, `unchecked_expiry`).
@@ -230,7 +261,22 @@ impl Expiry {
     }
 
     pub(crate) fn at(expires_at: Option<u64>) -> Self {
-        Self(expires_at.map(|at| Arc::new(AtomicU64::new(at))))
+        Self(expires_at.map(|at| {
+            Arc::new(Shared {
+                at: AtomicU64::new(at),
+                alarms: Mutex::new(Vec::new()),
+            })
+        }))
+    }
+
+    /// Moves the deadline (a re-authentication) and rings every stream following it, so each
+    /// reads the new one at its next message or while it waits.
+    fn move_to(shared: &Shared, at: u64) {
+        shared.at.store(at, Ordering::Release);
+        let alarms = shared.alarms.lock().unwrap_or_else(PoisonError::into_inner);
+        for alarm in alarms.iter().filter_map(Weak::upgrade) {
+            alarm.wake_by_ref();
+        }
     }
 }
 
@@ -341,7 +387,7 @@ impl<T> GuardedStream<T> {
     /// The expiry this stream enforces, for the response stream of the same call.
     #[doc(hidden)]
     pub fn expiry(&self) -> Expiry {
-        Expiry(self.deadline.as_ref().map(|d| Arc::clone(&d.at)))
+        Expiry(self.deadline.as_ref().map(|d| Arc::clone(&d.shared)))
     }
 
     /// The next message, `Ok(None)` at the end of the stream, or the error that ended it.
@@ -402,7 +448,7 @@ impl<T> GuardedStream<T> {
         let renewed = verify(&token)?;
         self.granted = Some(renewed.granted);
         if let Some(deadline) = &self.deadline {
-            deadline.at.store(renewed.expires_at, Ordering::Release);
+            Expiry::move_to(&deadline.shared, renewed.expires_at);
         }
         let only_token = self
             .hooks
@@ -512,17 +558,35 @@ impl<T> GuardedStream<T> {
         }
     }
 
-    /// The per-message checks: expiry, tool, rate limit.
+    /// The per-message checks: expiry, tool, rate limit. Small enough to be inlined into
+    /// `poll_next`; the tool check (which builds errors) is out of line.
     #[inline]
     fn check(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         if self.deadline.as_mut().is_some_and(Deadline::passed) {
             return self.refuse(&AuthError::Expired);
         }
-        if self.hooks.tool_name.is_some()
-            && let Err(error) = self.check_tool(&message)
-        {
+        if self.hooks.tool_name.is_some() {
+            return self.check_tool_and_count(message, cx);
+        }
+        self.count(message, cx)
+    }
+
+    /// The tool check, then the rate limit.
+    #[inline(never)]
+    fn check_tool_and_count(
+        &mut self,
+        message: T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Status>>> {
+        if let Err(error) = self.check_tool(&message) {
             return self.refuse(&error);
         }
+        self.count(message, cx)
+    }
+
+    /// Counts the message against the caller's message budget.
+    #[inline]
+    fn count(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         let Some(limit) = &mut self.limit else {
             return Poll::Ready(Some(Ok(message)));
         };
@@ -696,27 +760,42 @@ mod tests {
         Ok(1)
     }
 
-    /// Items flow until the clock reaches the deadline, whatever the timers do: a timer that
-    /// rings late does not let an item out after it once the stream is near (the first timer
-    /// rings `NEAR_SECS` early), and one that rings early does not end the stream.
-    /// A response stream ending at `deadline` on a [`LateTimers`] clock, and its sender.
-    fn expiring_at(
-        deadline: u64,
-    ) -> (
-        Arc<LateTimers>,
-        tokio::sync::mpsc::UnboundedSender<Result<u32, Status>>,
-        ExpiringStream<Items>,
-    ) {
+    /// A response stream ending at a deadline on a [`LateTimers`] clock, the sender of its
+    /// handler's items, and the call's deadline (to move, as a re-authentication on the inbound
+    /// stream of the same call does).
+    struct Expiring {
+        clock: Arc<LateTimers>,
+        tx: tokio::sync::mpsc::UnboundedSender<Result<u32, Status>>,
+        stream: ExpiringStream<Items>,
+        shared: Arc<Shared>,
+    }
+
+    fn expiring_at(deadline: u64) -> Expiring {
         let clock = LateTimers::new();
         let dyn_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let stream = ExpiringStream::new(Items(rx), Expiry::at(Some(deadline)), &dyn_clock);
-        (clock, tx, stream)
+        let expiry = Expiry::at(Some(deadline));
+        let shared = Arc::clone(expiry.0.as_ref().expect("a deadline"));
+        let stream = ExpiringStream::new(Items(rx), expiry, &dyn_clock);
+        Expiring {
+            clock,
+            tx,
+            stream,
+            shared,
+        }
     }
 
+    /// Items flow until the clock reaches the deadline, whatever the timers do: a timer that
+    /// rings late does not let an item out after it once the stream is near (the first timer
+    /// rings `NEAR_SECS` early), and one that rings early does not end the stream.
     #[tokio::test(start_paused = true)]
     async fn the_clock_decides_not_the_timer() {
-        let (clock, tx, mut stream) = expiring_at(1_100);
+        let Expiring {
+            clock,
+            tx,
+            mut stream,
+            ..
+        } = expiring_at(1_100);
         tx.send(item()).unwrap();
         assert!(matches!(next(&mut stream).await, Some(Ok(1))));
 
@@ -734,9 +813,58 @@ mod tests {
         assert!(next(&mut stream).await.is_none());
     }
 
+    /// A fresh token that expires sooner moves the deadline of the other direction too: its
+    /// timer, armed for the old deadline, does not let the next item through.
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_moved_earlier_applies_to_the_next_item() {
+        let Expiring {
+            clock,
+            tx,
+            mut stream,
+            shared,
+        } = expiring_at(1_100);
+        tx.send(item()).unwrap();
+        assert!(matches!(next(&mut stream).await, Some(Ok(1))));
+        Expiry::move_to(&shared, 1_050);
+        clock.now.store(1_050, Ordering::SeqCst);
+        tx.send(item()).unwrap();
+        let refused = next(&mut stream).await.unwrap().unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    }
+
+    /// The same while the stream waits for its handler: the move wakes it, and it ends at the
+    /// new deadline rather than the old one.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_stream_follows_a_moved_deadline() {
+        let Expiring {
+            clock,
+            tx: _tx,
+            mut stream,
+            shared,
+        } = expiring_at(1_100);
+        let waiting = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut stream).poll_next(cx)));
+        assert!(waiting.await.is_pending());
+        Expiry::move_to(&shared, 1_050);
+        clock.now.store(1_050, Ordering::SeqCst);
+        // The new timer rings NEAR_SECS before the new deadline; the old one only at 1,098.
+        tokio::time::advance(std::time::Duration::from_secs(48)).await;
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(1), next(&mut stream))
+            .await
+            .expect("the stream ends at the new deadline");
+        assert_eq!(
+            ended.unwrap().unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_timer_that_rings_early_does_not_end_the_stream() {
-        let (clock, tx, mut stream) = expiring_at(1_100);
+        let Expiring {
+            clock,
+            tx,
+            mut stream,
+            ..
+        } = expiring_at(1_100);
         tx.send(item()).unwrap();
         assert!(matches!(next(&mut stream).await, Some(Ok(1))));
         // Every timer rings (the clock was set back after they were armed): the clock says 1,000.
