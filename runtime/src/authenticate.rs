@@ -63,7 +63,11 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 ///
 /// Returns [`AuthError::MissingCredentials`] when there is no `authorization` entry at all.
 pub fn bearer_token(metadata: &MetadataMap, max_len: usize) -> Result<&str, AuthError> {
-    let mut values = metadata.get_all("authorization").iter();
+    // By the standard header name: no parse of the name per call.
+    let headers: &tonic::codegen::http::HeaderMap = metadata.as_ref();
+    let mut values = headers
+        .get_all(tonic::codegen::http::header::AUTHORIZATION)
+        .iter();
     let Some(value) = values.next() else {
         return Err(AuthError::MissingCredentials);
     };
@@ -105,10 +109,10 @@ fn is_b64token(token: &[u8]) -> bool {
     fn byte(b: u8) -> bool {
         // `| 0x20` folds upper case onto lower case and maps nothing else into `a..=z`.
         let letter = (b | 0x20).wrapping_sub(b'a') < 26;
-        let digit = b.wrapping_sub(b'0') < 10;
-        let other =
-            (b == b'-') | (b == b'.') | (b == b'_') | (b == b'~') | (b == b'+') | (b == b'/');
-        letter | digit | other
+        // `-`, `.`, `/` and the digits are one run of ASCII: 0x2D..=0x39.
+        let digit_or_punct = b.wrapping_sub(b'-') <= b'9' - b'-';
+        let other = (b == b'_') | (b == b'~') | (b == b'+');
+        letter | digit_or_punct | other
     }
     let chunks = token.chunks_exact(32);
     let rest = chunks.remainder();

@@ -16,8 +16,8 @@ use crate::error::{AuthError, ConfigError};
 use crate::mtls::{PeerIdentities, PeerIdentity};
 use crate::policy::{Access, IdentityRequirement, MethodPolicy, Policy};
 use crate::rate_limit::{
-    DEFAULT_CALL_LIMIT, DEFAULT_MESSAGE_LIMIT, InMemoryRateLimiter, RateKey, RateKind, RateLimit,
-    RateLimiter, RateOutcome,
+    DEFAULT_CALL_LIMIT, DEFAULT_MESSAGE_LIMIT, InMemoryRateLimiter, RateCheck, RateKey, RateKind,
+    RateLimit, RateLimiter, RateOutcome,
 };
 use crate::stream::{
     ExpiringStream, Expiry, GuardParts, GuardedStream, MessageLimit, Reauthenticate, Renewed,
@@ -114,6 +114,17 @@ impl Limits {
             None
         }
     }
+}
+
+/// Where [`Authorizer::authorize`] stands after its synchronous part.
+enum Checked<C, P> {
+    /// Decided.
+    Done(Result<Authorized<C, P>, Status>),
+    /// Authorized so far; the call's rate-limit check is with a remote store.
+    Counting(
+        Authorized<C, P>,
+        std::pin::Pin<Box<dyn std::future::Future<Output = RateOutcome> + Send>>,
+    ),
 }
 
 impl<C> Clone for Authorizer<C> {
@@ -292,16 +303,30 @@ impl<C: Claims> Authorizer<C> {
         &self,
         request: &Request<T>,
     ) -> Result<Authorized<C, P>, Status> {
+        // Decided in the first poll unless a remote rate limiter must answer: the future
+        // carries only what that wait needs, not the whole check's state.
+        match self.authorize_now::<P, T>(request) {
+            Checked::Done(result) => result,
+            Checked::Counting(authorized, check) => {
+                let outcome = check.await;
+                self.count_and_admit(authorized, outcome)
+            }
+        }
+    }
+
+    /// [`authorize`](Self::authorize) up to the rate limit, and the rate limit if the limiter
+    /// decides at once.
+    fn authorize_now<P: Policy, T>(&self, request: &Request<T>) -> Checked<C, P> {
         let policy = &P::POLICY;
         let now = self.inner.clock.now();
         let certificate = match &self.inner.peers {
             Some(peers) => match peers.identify(request.extensions()) {
                 Ok(Some(certificate)) if now >= certificate.not_after() => {
                     let error = AuthError::InvalidCertificate("the certificate has expired");
-                    return Err(self.deny(policy, None, Some(&certificate), &error));
+                    return Checked::Done(Err(self.deny(policy, None, Some(&certificate), &error)));
                 }
                 Ok(certificate) => certificate,
-                Err(error) => return Err(self.deny(policy, None, None, &error)),
+                Err(error) => return Checked::Done(Err(self.deny(policy, None, None, &error))),
             },
             None => None,
         };
@@ -317,7 +342,8 @@ impl<C: Claims> Authorizer<C> {
                     // No token at all: the caller may still have a certificate.
                     Err(AuthError::MissingCredentials) => None,
                     Err(error) => {
-                        return Err(self.deny(policy, None, certificate.as_deref(), &error));
+                        let certificate = certificate.as_deref();
+                        return Checked::Done(Err(self.deny(policy, None, certificate, &error)));
                     }
                 }
             }
@@ -327,17 +353,38 @@ impl<C: Claims> Authorizer<C> {
         let checked = check_credentials(policy.identity, claims.is_some(), certificate.is_some())
             .and_then(|()| check_scopes(policy, claims.as_deref(), certificate.as_deref()));
         if let Err(error) = checked {
-            return Err(self.deny(policy, subject, certificate.as_deref(), &error));
+            let certificate = certificate.as_deref();
+            return Checked::Done(Err(self.deny(policy, subject, certificate, &error)));
         }
         let authorized = Authorized::new(claims, certificate);
+        let Some(limit) = policy.rate_limit.or(self.inner.limits.calls) else {
+            return Checked::Done(self.count_and_admit(authorized, RateOutcome::Allowed));
+        };
+        let key = RateKey {
+            method: policy.path,
+            kind: RateKind::Call,
+            identity: authorized.subject(),
+        };
+        match self.inner.limits.start(limit, key) {
+            RateCheck::Pending(check) => Checked::Counting(authorized, check),
+            RateCheck::Ready(outcome) => Checked::Done(self.count_and_admit(authorized, outcome)),
+        }
+    }
+
+    /// Applies the rate limiter's answer and records the decision.
+    fn count_and_admit<P: Policy>(
+        &self,
+        authorized: Authorized<C, P>,
+        outcome: RateOutcome,
+    ) -> Result<Authorized<C, P>, Status> {
+        let policy = &P::POLICY;
         let subject = authorized.claims().map(Claims::subject);
         let key = RateKey {
             method: policy.path,
             kind: RateKind::Call,
             identity: authorized.subject(),
         };
-        let limit = policy.rate_limit.or(self.inner.limits.calls);
-        if let Err(error) = self.inner.limits.check(limit, key).await {
+        if let Err(error) = self.inner.limits.decide(outcome, &key) {
             return Err(self.deny(policy, subject, authorized.certificate(), &error));
         }
         self.inner.auditor.record(&AuditEvent {
