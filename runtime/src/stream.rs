@@ -47,6 +47,11 @@ const NEAR_SECS: u64 = 2;
 
 /// Rings when a stream's expiry timer fires: sets a flag the stream reads per message instead
 /// of the clock, and wakes the stream's task if it is waiting for a message.
+///
+/// Clearing the flag and then reading the deadline, against storing a new deadline and then
+/// ringing, is the store-buffering pattern: both sides use `SeqCst`, so a reader that missed
+/// the new deadline always sees the ring (with weaker orderings it could miss both). The
+/// per-message read of the flag is a plain acquire load.
 #[derive(Default)]
 struct Alarm {
     rang: AtomicBool,
@@ -74,7 +79,7 @@ impl Wake for Alarm {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.rang.store(true, Ordering::Release);
+        self.rang.store(true, Ordering::SeqCst);
         let task = self
             .task
             .lock()
@@ -149,7 +154,7 @@ impl Deadline {
     }
 
     fn at(&self) -> u64 {
-        self.shared.at.load(Ordering::Acquire)
+        self.shared.at.load(Ordering::SeqCst)
     }
 
     /// Whether the deadline has passed, asked for each message.
@@ -167,7 +172,7 @@ impl Deadline {
     #[inline(never)]
     fn read_clock(&mut self) -> bool {
         // Cleared before the deadline is read: a move after the read rings the alarm again.
-        self.alarm.rang.store(false, Ordering::Release);
+        self.alarm.rang.store(false, Ordering::SeqCst);
         let at = self.at();
         let now = self.clock.now();
         if now >= at {
@@ -195,7 +200,7 @@ impl Deadline {
         if self.armed && !self.alarm.rang() {
             return Poll::Pending;
         }
-        self.alarm.rang.store(false, Ordering::Release);
+        self.alarm.rang.store(false, Ordering::SeqCst);
         self.armed = false;
         self.quiet = 0;
         self.poll_timer()
@@ -233,7 +238,7 @@ impl Deadline {
                 return Poll::Pending;
             }
             // Rang: read the clock (a move of the deadline meanwhile is read on the next turn).
-            self.alarm.rang.store(false, Ordering::Release);
+            self.alarm.rang.store(false, Ordering::SeqCst);
             if self.at() != at {
                 continue;
             }
@@ -272,7 +277,7 @@ impl Expiry {
     /// Moves the deadline (a re-authentication) and rings every stream following it, so each
     /// reads the new one at its next message or while it waits.
     fn move_to(shared: &Shared, at: u64) {
-        shared.at.store(at, Ordering::Release);
+        shared.at.store(at, Ordering::SeqCst);
         let alarms = shared.alarms.lock().unwrap_or_else(PoisonError::into_inner);
         for alarm in alarms.iter().filter_map(Weak::upgrade) {
             alarm.wake_by_ref();
