@@ -8,8 +8,8 @@ use std::fmt;
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost::Message;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, ExtensionDescriptor, FileDescriptor, MessageDescriptor,
-    MethodDescriptor, ReflectMessage, ServiceDescriptor, Value,
+    DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, FileDescriptor,
+    MessageDescriptor, MethodDescriptor, ReflectMessage, ServiceDescriptor, Value,
 };
 
 use crate::overlay::Overlay;
@@ -25,6 +25,7 @@ const TOOL_EXTENSION: &str = "mcp_auth.v1.tool";
 const TOOLS_EXTENSION: &str = "mcp_auth.v1.tools";
 const RESOURCES_EXTENSION: &str = "mcp_auth.v1.resources";
 const PROMPTS_EXTENSION: &str = "mcp_auth.v1.prompts";
+const ARGUMENT_EXTENSION: &str = "mcp_auth.v1.argument";
 /// The field number the method, service, tool and tools extensions share.
 const EXTENSION_NUMBER: i32 = 51871;
 
@@ -276,6 +277,12 @@ pub(crate) struct ToolRule {
     pub(crate) arguments: String,
 }
 
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ArgumentRule {
+    #[prost(bool, tag = "1")]
+    pub(crate) required: bool,
+}
+
 /// `ToolTable`; also decodes `ResourceTable` and `PromptTable`, which have the same fields
 /// (`uri_prefix` is field 1 of `ResourceRule` as `name` is of `ToolRule`).
 #[derive(Clone, PartialEq, Message)]
@@ -322,6 +329,7 @@ fn supported_fields(message: &str) -> &'static [u32] {
         "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
         "mcp_auth.v1.RateLimit" => &[1, 2, 3, 4],
         "mcp_auth.v1.ToolRule" => &[1, 2, 3, 4],
+        "mcp_auth.v1.ArgumentRule" => &[1],
         "mcp_auth.v1.ToolTable" => &[1],
         "mcp_auth.v1.ResourceRule" | "mcp_auth.v1.PromptRule" => &[1, 2, 3],
         "mcp_auth.v1.ResourceTable" | "mcp_auth.v1.PromptTable" => &[1],
@@ -390,13 +398,35 @@ fn unsupported_fields(message: &DynamicMessage, out: &mut Vec<String>) {
     let supported = supported_fields(descriptor.full_name());
     for (field, value) in message.fields() {
         if !supported.contains(&field.number()) {
-            out.push(format!("{}.{}", descriptor.name(), field.name()));
-        } else if let Value::Message(nested) = value {
-            unsupported_fields(nested, out);
+            push_once(out, format!("{}.{}", descriptor.name(), field.name()));
+            continue;
+        }
+        match value {
+            Value::Message(nested) => unsupported_fields(nested, out),
+            // The entries of a table (`ToolTable.tool`): each is a rule message of its own.
+            Value::List(values) => {
+                for value in values {
+                    if let Value::Message(nested) = value {
+                        unsupported_fields(nested, out);
+                    }
+                }
+            }
+            _ => {}
         }
     }
     if message.unknown_fields().next().is_some() {
-        out.push(format!("{} (unknown field numbers)", descriptor.name()));
+        push_once(
+            out,
+            format!("{} (unknown field numbers)", descriptor.name()),
+        );
+    }
+}
+
+/// Adds `entry` unless it is there: a table repeats its rule message, and each field it sets
+/// is named once.
+fn push_once(out: &mut Vec<String>, entry: String) {
+    if !out.contains(&entry) {
+        out.push(entry);
     }
 }
 
@@ -421,6 +451,15 @@ fn read_option<T: Message + Default>(
     Ok(Some(
         T::decode(message.encode_to_vec().as_slice()).expect("re-encoded option decodes"),
     ))
+}
+
+/// The `(mcp_auth.v1.argument)` rule of `field`, or the fields of it this version does not
+/// enforce.
+pub(crate) fn argument_rule(field: &FieldDescriptor) -> Result<Option<ArgumentRule>, Vec<String>> {
+    let extension = field
+        .parent_pool()
+        .get_extension_by_name(ARGUMENT_EXTENSION);
+    read_option(&field.options(), extension.as_ref())
 }
 
 /// Whether `scope` is an RFC 6749 scope-token: `%x21 / %x23-5B / %x5D-7E`, at least one.
@@ -610,7 +649,45 @@ fn resolve_arguments(
             .insert(name.clone(), resolve_type(name, &package.name, params));
         roots.push(message);
     }
-    package.argument_types = crate::arguments::closure(&roots);
+    let messages = crate::arguments::reachable(&roots);
+    check_argument_rules(&messages, sources, diagnostics);
+    package.argument_types = crate::arguments::closure(&messages);
+}
+
+/// Refuses an `(mcp_auth.v1.argument)` on a field of `messages` that sets what this version does
+/// not enforce, as every other option is refused: ignoring it would describe the arguments more
+/// loosely than the proto asks.
+fn check_argument_rules(
+    messages: &[MessageDescriptor],
+    sources: &Sources,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for message in messages {
+        for field in message.fields() {
+            let Err(fields) = argument_rule(&field) else {
+                continue;
+            };
+            let file = field.parent_file();
+            let locator = Locator::new(&file, sources.index(file.name()));
+            let mut option_path = field.path().to_vec();
+            // `options` is field 8 of FieldDescriptorProto.
+            option_path.extend([8, EXTENSION_NUMBER]);
+            let diagnostic = locator.diagnostic(
+                &[&option_path, field.path()],
+                format!(
+                    "field `{}.{}` sets {} in `(mcp_auth.v1.argument)`, which this version of \
+                     protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
+                    message.name(),
+                    field.name(),
+                    fields.join(", ")
+                ),
+            );
+            // A message reached from the tools of two packages is reported once.
+            if !diagnostics.contains(&diagnostic) {
+                diagnostics.push(diagnostic);
+            }
+        }
+    }
 }
 
 /// RPCs that name tools (resources, prompts) in a package that declares none and do not allow
