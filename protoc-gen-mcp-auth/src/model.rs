@@ -8,8 +8,8 @@ use std::fmt;
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost::Message;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, ExtensionDescriptor, FieldDescriptor, FileDescriptor,
-    MessageDescriptor, MethodDescriptor, ReflectMessage, ServiceDescriptor, Value,
+    DescriptorPool, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor,
+    FileDescriptor, MessageDescriptor, MethodDescriptor, ReflectMessage, ServiceDescriptor, Value,
 };
 
 use crate::overlay::Overlay;
@@ -26,6 +26,18 @@ const TOOLS_EXTENSION: &str = "mcp_auth.v1.tools";
 const RESOURCES_EXTENSION: &str = "mcp_auth.v1.resources";
 const PROMPTS_EXTENSION: &str = "mcp_auth.v1.prompts";
 const ARGUMENT_EXTENSION: &str = "mcp_auth.v1.argument";
+/// The package of the extensions above.
+const OPTIONS_PACKAGE: &str = "mcp_auth.v1";
+/// Every extension of [`OPTIONS_PACKAGE`] this version reads; any other is refused.
+const KNOWN_EXTENSIONS: [&str; 7] = [
+    METHOD_EXTENSION,
+    SERVICE_EXTENSION,
+    TOOL_EXTENSION,
+    TOOLS_EXTENSION,
+    RESOURCES_EXTENSION,
+    PROMPTS_EXTENSION,
+    ARGUMENT_EXTENSION,
+];
 /// The field number the method, service, tool and tools extensions share.
 const EXTENSION_NUMBER: i32 = 51871;
 
@@ -515,6 +527,13 @@ pub(crate) fn build(
         resources: pool.get_extension_by_name(RESOURCES_EXTENSION),
         prompts: pool.get_extension_by_name(PROMPTS_EXTENSION),
     };
+    // The options of a newer auth.proto than this version's.
+    let unknown_extensions: Vec<ExtensionDescriptor> = pool
+        .all_extensions()
+        .filter(|e| {
+            e.package_name() == OPTIONS_PACKAGE && !KNOWN_EXTENSIONS.contains(&e.full_name())
+        })
+        .collect();
     let mut diagnostics = Vec::new();
     let mut packages: Vec<Package> = Vec::new();
     let mut generated = Generated::default();
@@ -528,6 +547,7 @@ pub(crate) fn build(
             continue;
         };
         let locator = Locator::new(&file, sources.index(file.name()));
+        unknown_options(&file, &unknown_extensions, &locator, &mut diagnostics);
         let file_tools = collect_tools(
             &file,
             &locator,
@@ -614,6 +634,84 @@ pub(crate) fn build(
         Ok(packages)
     } else {
         Err(diagnostics)
+    }
+}
+
+/// Refuses every option of `unknown` (extensions of a newer auth.proto than this version's) set
+/// on an element of `file`: a new option is a new rule, and ignoring it would silently weaken
+/// the policy the proto asks for.
+fn unknown_options(
+    file: &FileDescriptor,
+    unknown: &[ExtensionDescriptor],
+    locator: &Locator<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    if unknown.is_empty() {
+        return;
+    }
+    // Each element: what to call it, its path, the field number of its `options`, its options.
+    let mut elements: Vec<(String, Vec<i32>, i32, DynamicMessage)> =
+        vec![("the file".to_owned(), Vec::new(), 8, file.options())];
+    let mut extensions: Vec<ExtensionDescriptor> = file.extensions().collect();
+    let mut enums: Vec<EnumDescriptor> = file.enums().collect();
+    let mut messages: Vec<MessageDescriptor> = file.messages().collect();
+    while let Some(message) = messages.pop() {
+        let name = message.full_name().to_owned();
+        for field in message.fields() {
+            let what = format!("field `{name}.{}`", field.name());
+            elements.push((what, field.path().to_vec(), 8, field.options()));
+        }
+        for oneof in message.oneofs() {
+            let what = format!("oneof `{name}.{}`", oneof.name());
+            elements.push((what, oneof.path().to_vec(), 2, oneof.options()));
+        }
+        extensions.extend(message.child_extensions());
+        enums.extend(message.child_enums());
+        messages.extend(message.child_messages());
+        let what = format!("message `{name}`");
+        elements.push((what, message.path().to_vec(), 7, message.options()));
+    }
+    for extension in extensions {
+        let what = format!("extension `{}`", extension.full_name());
+        elements.push((what, extension.path().to_vec(), 8, extension.options()));
+    }
+    for enumeration in enums {
+        for value in enumeration.values() {
+            let what = format!("enum value `{}`", value.full_name());
+            elements.push((what, value.path().to_vec(), 3, value.options()));
+        }
+        let what = format!("enum `{}`", enumeration.full_name());
+        elements.push((what, enumeration.path().to_vec(), 3, enumeration.options()));
+    }
+    for service in file.services() {
+        for method in service.methods() {
+            let what = format!("rpc `{}.{}`", service.name(), method.name());
+            elements.push((what, method.path().to_vec(), 4, method.options()));
+        }
+        let what = format!("service `{}`", service.name());
+        elements.push((what, service.path().to_vec(), 3, service.options()));
+    }
+    // In the order of the file's elements, by kind.
+    elements.sort_by(|a, b| a.1.cmp(&b.1));
+    for (what, path, options_field, options) in &elements {
+        for extension in unknown {
+            // `has_extension` goes by number, and the options share theirs.
+            if extension.containing_message() != options.descriptor()
+                || !options.has_extension(extension)
+            {
+                continue;
+            }
+            let mut option_path = path.clone();
+            option_path.extend([*options_field, extension.number() as i32]);
+            diagnostics.push(locator.diagnostic(
+                &[&option_path, path],
+                format!(
+                    "{what} sets `({})`, an option this version of protoc-gen-mcp-auth does not \
+                     know; remove it or upgrade the plugin",
+                    extension.full_name()
+                ),
+            ));
+        }
     }
 }
 

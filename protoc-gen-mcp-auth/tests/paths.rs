@@ -237,9 +237,9 @@ fn failing_fixtures_report_where_and_how_to_fix() {
 }
 
 /// tests/fixtures/fail/newer/newer_options.proto, compiled against an auth.proto newer than this
-/// plugin (one more field in each rule message), is checked against `newer_options.err` as the
-/// failing fixtures are: an option that sets a field this version does not enforce is an error,
-/// never read as if the field were absent.
+/// plugin (one more field in each rule message, one more option), is checked against `newer_options.err` as the
+/// failing fixtures are: an option this version does not know, or that sets a field it does not
+/// enforce, is an error, never read as if it were absent.
 #[test]
 fn option_fields_of_a_newer_auth_proto_are_refused() {
     let root = repo().join("tests/fixtures/fail/newer");
@@ -269,6 +269,10 @@ fn option_fields_of_a_newer_auth_proto_are_refused() {
         assert_eq!(newer.matches(at).count(), 1, "auth.proto changed: {at:?}");
         newer = newer.replace(at, with);
     }
+    // And one more option.
+    newer.push_str(
+        "\nextend google.protobuf.EnumValueOptions {\n  ToolRule tool_value = 51871;\n}\n",
+    );
     let include = scratch("newer-auth-proto");
     std::fs::create_dir_all(include.join("mcp_auth/v1")).unwrap();
     std::fs::write(include.join("mcp_auth/v1/auth.proto"), newer).unwrap();
