@@ -218,28 +218,9 @@ impl Parse for ServiceDef {
         } else {
             None
         };
-        let table = |body: ParseStream<'_>| -> syn::Result<Vec<ToolDef>> {
-            let table;
-            braced!(table in body);
-            Ok(Punctuated::<ToolDef, Token![,]>::parse_terminated(&table)?
-                .into_iter()
-                .collect())
-        };
-        let mut tools = Vec::new();
-        if body.peek(kw::tools) {
-            body.parse::<kw::tools>()?;
-            tools = table(&body)?;
-        }
-        let mut resources = Vec::new();
-        if body.peek(kw::resources) {
-            body.parse::<kw::resources>()?;
-            resources = table(&body)?;
-        }
-        let mut prompts = Vec::new();
-        if body.peek(kw::prompts) {
-            body.parse::<kw::prompts>()?;
-            prompts = table(&body)?;
-        }
+        let tools = parse_table::<kw::tools>(&body)?;
+        let resources = parse_table::<kw::resources>(&body)?;
+        let prompts = parse_table::<kw::prompts>(&body)?;
         let arguments = if body.peek(kw::arguments) {
             body.parse::<kw::arguments>()?;
             Some(body.parse()?)
@@ -265,6 +246,19 @@ impl Parse for ServiceDef {
             rpcs,
         })
     }
+}
+
+/// `K { "name": [..], .. }` (`tools`, `resources`, `prompts`) when the next token is `K`; no
+/// entries otherwise.
+fn parse_table<K: Parse + syn::token::Token>(body: ParseStream<'_>) -> syn::Result<Vec<ToolDef>> {
+    if body.parse::<Option<K>>()?.is_none() {
+        return Ok(Vec::new());
+    }
+    let table;
+    braced!(table in body);
+    Ok(Punctuated::<ToolDef, Token![,]>::parse_terminated(&table)?
+        .into_iter()
+        .collect())
 }
 
 fn parse_message(input: ParseStream<'_>) -> syn::Result<(bool, Type)> {
@@ -309,119 +303,101 @@ impl Parse for RpcDef {
     }
 }
 
+/// The rule's fields, one keyword each: `$keyword => $value` parses the keyword, then `$value`
+/// (one of the field parsers below) what follows it, into the field of [`Rule`] of the same
+/// name. The keywords are peeked in the order written, which is the order `lookahead.error()`
+/// lists them in.
+macro_rules! rule_fields {
+    ($input:ident, $lookahead:ident, $rule:ident, { $($keyword:ident => $value:expr),* $(,)? }) => {
+        $(if $lookahead.peek(kw::$keyword) {
+            rule_field::<kw::$keyword, _>($input, &mut $rule.$keyword, $value)?;
+        } else)* {
+            return Err($lookahead.error());
+        }
+    };
+}
+
 impl Parse for Rule {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let mut rule = Rule::default();
-        let duplicate = |span| syn::Error::new(span, "this field is given twice");
         while !input.is_empty() {
             let lookahead = input.lookahead1();
-            if lookahead.peek(kw::public) {
-                let span = input.parse::<kw::public>()?.span;
-                if rule.public.replace(span).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::authenticated) {
-                let span = input.parse::<kw::authenticated>()?.span;
-                if rule.authenticated.replace(span).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::scopes) {
-                let span = input.parse::<kw::scopes>()?.span;
-                input.parse::<Token![:]>()?;
-                let list;
-                bracketed!(list in input);
-                let scopes = Punctuated::<LitStr, Token![,]>::parse_terminated(&list)?;
-                if rule
-                    .scopes
-                    .replace((span, scopes.into_iter().collect()))
-                    .is_some()
-                {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::identity) {
-                let span = input.parse::<kw::identity>()?.span;
-                input.parse::<Token![:]>()?;
-                if rule.identity.replace(input.parse()?).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::tool) {
-                let span = input.parse::<kw::tool>()?.span;
-                input.parse::<Token![:]>()?;
-                if rule.tool.replace(input.parse()?).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::allow_undeclared_tools) {
-                let span = input.parse::<kw::allow_undeclared_tools>()?.span;
-                if rule.allow_undeclared_tools.replace(span).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::resource) {
-                let span = input.parse::<kw::resource>()?.span;
-                input.parse::<Token![:]>()?;
-                if rule.resource.replace(input.parse()?).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::allow_undeclared_resources) {
-                let span = input.parse::<kw::allow_undeclared_resources>()?.span;
-                if rule.allow_undeclared_resources.replace(span).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::prompt) {
-                let span = input.parse::<kw::prompt>()?.span;
-                input.parse::<Token![:]>()?;
-                if rule.prompt.replace(input.parse()?).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::allow_undeclared_prompts) {
-                let span = input.parse::<kw::allow_undeclared_prompts>()?.span;
-                if rule.allow_undeclared_prompts.replace(span).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::reauth) {
-                let span = input.parse::<kw::reauth>()?.span;
-                input.parse::<Token![:]>()?;
-                if rule.reauth.replace(input.parse()?).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::rate_limit) {
-                let span = input.parse::<kw::rate_limit>()?.span;
-                input.parse::<Token![:]>()?;
-                let body;
-                braced!(body in input);
-                let mut limits = Vec::new();
-                while !body.is_empty() {
-                    let name: Ident = body.parse()?;
-                    body.parse::<Token![:]>()?;
-                    limits.push((name, body.parse::<syn::LitInt>()?));
-                    if !body.is_empty() {
-                        body.parse::<Token![,]>()?;
-                    }
-                }
-                if rule.rate_limit.replace((span, limits)).is_some() {
-                    return Err(duplicate(span));
-                }
-            } else if lookahead.peek(kw::stream) {
-                let span = input.parse::<kw::stream>()?.span;
-                input.parse::<Token![:]>()?;
-                let list;
-                bracketed!(list in input);
-                let flags = Punctuated::<Ident, Token![,]>::parse_terminated(&list)?;
-                if rule
-                    .stream
-                    .replace((span, flags.into_iter().collect()))
-                    .is_some()
-                {
-                    return Err(duplicate(span));
-                }
-            } else {
-                return Err(lookahead.error());
-            }
+            rule_fields!(input, lookahead, rule, {
+                public => parse_flag,
+                authenticated => parse_flag,
+                scopes => parse_list,
+                identity => parse_value,
+                tool => parse_value,
+                allow_undeclared_tools => parse_flag,
+                resource => parse_value,
+                allow_undeclared_resources => parse_flag,
+                prompt => parse_value,
+                allow_undeclared_prompts => parse_flag,
+                reauth => parse_value,
+                rate_limit => parse_rate_limits,
+                stream => parse_list,
+            });
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
             }
         }
         Ok(rule)
     }
+}
+
+/// Parses the keyword `K`, then its value with `value` (given the keyword's span), into `slot`;
+/// an error on the keyword when `slot` is already set.
+fn rule_field<K: Parse, T>(
+    input: ParseStream<'_>,
+    slot: &mut Option<T>,
+    value: impl FnOnce(ParseStream<'_>, Span) -> syn::Result<T>,
+) -> syn::Result<()> {
+    let span = input.span();
+    input.parse::<K>()?;
+    if slot.replace(value(input, span)?).is_some() {
+        return Err(syn::Error::new(span, "this field is given twice"));
+    }
+    Ok(())
+}
+
+/// A flag (`public`): the keyword alone.
+fn parse_flag(_: ParseStream<'_>, span: Span) -> syn::Result<Span> {
+    Ok(span)
+}
+
+/// `: VALUE`.
+fn parse_value<T: Parse>(input: ParseStream<'_>, _: Span) -> syn::Result<T> {
+    input.parse::<Token![:]>()?;
+    input.parse()
+}
+
+/// `: [A, B]`, with the keyword's span.
+fn parse_list<T: Parse>(input: ParseStream<'_>, span: Span) -> syn::Result<(Span, Vec<T>)> {
+    input.parse::<Token![:]>()?;
+    let list;
+    bracketed!(list in input);
+    let items = Punctuated::<T, Token![,]>::parse_terminated(&list)?;
+    Ok((span, items.into_iter().collect()))
+}
+
+/// `: { name: 10, .. }`, with the keyword's span.
+fn parse_rate_limits(
+    input: ParseStream<'_>,
+    span: Span,
+) -> syn::Result<(Span, Vec<(Ident, syn::LitInt)>)> {
+    input.parse::<Token![:]>()?;
+    let body;
+    braced!(body in input);
+    let mut limits = Vec::new();
+    while !body.is_empty() {
+        let name: Ident = body.parse()?;
+        body.parse::<Token![:]>()?;
+        limits.push((name, body.parse::<syn::LitInt>()?));
+        if !body.is_empty() {
+            body.parse::<Token![,]>()?;
+        }
+    }
+    Ok((span, limits))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1558,5 +1534,87 @@ fn render(service: &ServiceDef) -> TokenStream {
                 #server_mod::#tonic_server::new(#adapter::new(service, authorizer))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule_error(text: &str) -> String {
+        match syn::parse_str::<Rule>(text) {
+            Ok(_) => panic!("`{text}` parsed"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_rule_field_parses() {
+        let rule: Rule = syn::parse_str(
+            r#"public, authenticated, scopes: ["a", "b"], identity: jwt, tool: request?.name,
+               allow_undeclared_tools, resource: uri, allow_undeclared_resources, prompt: name,
+               allow_undeclared_prompts, reauth: token, rate_limit: { per_second: 5, burst: 10 },
+               stream: [unchecked_expiry, unlimited_messages]"#,
+        )
+        .unwrap();
+        assert!(rule.public.is_some() && rule.authenticated.is_some());
+        let scopes = rule.scopes.unwrap().1;
+        assert_eq!(
+            scopes.iter().map(LitStr::value).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(rule.identity.unwrap(), "jwt");
+        assert_eq!(rule.tool.unwrap().segments.len(), 2);
+        assert!(rule.allow_undeclared_tools.is_some());
+        assert!(rule.resource.is_some() && rule.allow_undeclared_resources.is_some());
+        assert!(rule.prompt.is_some() && rule.allow_undeclared_prompts.is_some());
+        assert!(rule.reauth.is_some());
+        let limits = rule.rate_limit.unwrap().1;
+        assert_eq!(limits.len(), 2);
+        assert_eq!(limits[1].0, "burst");
+        assert_eq!(rule.stream.unwrap().1.len(), 2);
+    }
+
+    #[test]
+    fn rule_mistakes_keep_their_messages() {
+        for twice in [
+            "public, public",
+            r#"scopes: ["a"], authenticated, scopes: ["b"]"#,
+            "tool: name, tool: other",
+            "allow_undeclared_prompts, allow_undeclared_prompts",
+            "rate_limit: { per_second: 1 }, rate_limit: {}",
+            "stream: [unchecked_expiry], stream: []",
+        ] {
+            assert_eq!(rule_error(twice), "this field is given twice", "{twice}");
+        }
+        assert_eq!(
+            rule_error(r#"scope: ["a"]"#),
+            "expected one of: `public`, `authenticated`, `scopes`, `identity`, `tool`, \
+             `allow_undeclared_tools`, `resource`, `allow_undeclared_resources`, `prompt`, \
+             `allow_undeclared_prompts`, `reauth`, `rate_limit`, `stream`"
+        );
+        assert_eq!(rule_error("public authenticated"), "expected `,`");
+        assert_eq!(rule_error("identity jwt"), "expected `:`");
+    }
+
+    #[test]
+    fn the_tables_come_in_order_and_are_optional() {
+        let service: ServiceDef = syn::parse_str(
+            r#"service a.S {
+                tools { "echo": ["x"] }
+                prompts { "p": [], "q": ["y"] }
+                rpc Call(Req) returns (Resp) { public }
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(service.tools.len(), 1);
+        assert!(service.resources.is_empty());
+        assert_eq!(service.prompts.len(), 2);
+        let error = syn::parse_str::<ServiceDef>(
+            r#"service a.S { prompts { "p": [] } tools { "echo": [] } }"#,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(error.to_string(), "expected `rpc`");
     }
 }

@@ -3,6 +3,8 @@
 
 use prost_reflect::{Cardinality, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor, Value};
 
+use crate::model::argument_rule;
+
 /// One message or enum of the block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ArgumentType {
@@ -30,18 +32,14 @@ pub(crate) struct ArgumentField {
     pub(crate) json_name: Option<String>,
 }
 
-/// The extension that marks a field of an argument message required.
-const ARGUMENT_EXTENSION: &str = "mcp_auth.v1.argument";
 /// `google.api.field_behavior`, honoured when the request carries it.
 const FIELD_BEHAVIOR_EXTENSION: &str = "google.api.field_behavior";
 /// `google.api.FieldBehavior.REQUIRED`.
 const FIELD_BEHAVIOR_REQUIRED: i32 = 2;
 
-/// The messages (the roots and every message they reach, but the well-known types) and enums
-/// of `roots`, sorted by name.
-pub(crate) fn closure(roots: &[MessageDescriptor]) -> Vec<ArgumentType> {
+/// The roots and every message they reach, but the well-known types, each once.
+pub(crate) fn reachable(roots: &[MessageDescriptor]) -> Vec<MessageDescriptor> {
     let mut messages: Vec<MessageDescriptor> = Vec::new();
-    let mut enums = Vec::new();
     let mut todo: Vec<MessageDescriptor> = roots.to_vec();
     while let Some(message) = todo.pop() {
         if is_well_known(message.full_name())
@@ -51,30 +49,40 @@ pub(crate) fn closure(roots: &[MessageDescriptor]) -> Vec<ArgumentType> {
         {
             continue;
         }
-        for field in message.fields() {
-            let kinds = if field.is_map() {
-                let Kind::Message(entry) = field.kind() else {
-                    continue;
-                };
-                vec![entry.map_entry_value_field().kind()]
-            } else {
-                vec![field.kind()]
-            };
-            for kind in kinds {
-                match kind {
-                    Kind::Message(m) => todo.push(m),
-                    Kind::Enum(e)
-                        if !enums
-                            .iter()
-                            .any(|x: &EnumDescriptor| x.full_name() == e.full_name()) =>
-                    {
-                        enums.push(e);
-                    }
-                    _ => {}
-                }
+        for kind in field_kinds(&message) {
+            if let Kind::Message(m) = kind {
+                todo.push(m);
             }
         }
         messages.push(message);
+    }
+    messages
+}
+
+/// The kinds of the fields of `message`, a map's value kind for a map.
+fn field_kinds(message: &MessageDescriptor) -> impl Iterator<Item = Kind> + '_ {
+    message.fields().filter_map(|field| {
+        if !field.is_map() {
+            return Some(field.kind());
+        }
+        let Kind::Message(entry) = field.kind() else {
+            return None;
+        };
+        Some(entry.map_entry_value_field().kind())
+    })
+}
+
+/// `messages` (as [`reachable`] gives them) and the enums their fields name, sorted by name.
+pub(crate) fn closure(messages: &[MessageDescriptor]) -> Vec<ArgumentType> {
+    let mut enums: Vec<EnumDescriptor> = Vec::new();
+    for message in messages {
+        for kind in field_kinds(message) {
+            if let Kind::Enum(e) = kind
+                && !enums.iter().any(|x| x.full_name() == e.full_name())
+            {
+                enums.push(e);
+            }
+        }
     }
     let mut out: Vec<ArgumentType> = messages
         .iter()
@@ -165,19 +173,17 @@ pub(crate) fn is_required(field: &FieldDescriptor) -> bool {
     if field.cardinality() == Cardinality::Required {
         return true;
     }
-    let pool = field.parent_pool();
-    let argument = pool.get_extension_by_name(ARGUMENT_EXTENSION);
-    let behavior = pool.get_extension_by_name(FIELD_BEHAVIOR_EXTENSION);
-    let options = field.options();
-    if let Some(argument) = &argument
-        && options.has_extension(argument)
-        && let Value::Message(rule) = &*options.get_extension(argument)
-        && rule
-            .get_field_by_name("required")
-            .is_some_and(|v| v.as_bool() == Some(true))
+    // A rule that sets what this version does not enforce is an error of the run
+    // (`model::check_argument_rules`), so no code is generated from the answer given for it.
+    if let Ok(Some(rule)) = argument_rule(field)
+        && rule.required
     {
         return true;
     }
+    let behavior = field
+        .parent_pool()
+        .get_extension_by_name(FIELD_BEHAVIOR_EXTENSION);
+    let options = field.options();
     if let Some(behavior) = &behavior
         && options.has_extension(behavior)
         && let Value::List(values) = &*options.get_extension(behavior)

@@ -8,8 +8,8 @@ use std::fmt;
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost::Message;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, ExtensionDescriptor, FileDescriptor, MessageDescriptor,
-    MethodDescriptor, ReflectMessage, ServiceDescriptor, Value,
+    DescriptorPool, DynamicMessage, EnumDescriptor, ExtensionDescriptor, FieldDescriptor,
+    FileDescriptor, MessageDescriptor, MethodDescriptor, ReflectMessage, ServiceDescriptor, Value,
 };
 
 use crate::overlay::Overlay;
@@ -25,6 +25,19 @@ const TOOL_EXTENSION: &str = "mcp_auth.v1.tool";
 const TOOLS_EXTENSION: &str = "mcp_auth.v1.tools";
 const RESOURCES_EXTENSION: &str = "mcp_auth.v1.resources";
 const PROMPTS_EXTENSION: &str = "mcp_auth.v1.prompts";
+const ARGUMENT_EXTENSION: &str = "mcp_auth.v1.argument";
+/// The package of the extensions above.
+const OPTIONS_PACKAGE: &str = "mcp_auth.v1";
+/// Every extension of [`OPTIONS_PACKAGE`] this version reads; any other is refused.
+const KNOWN_EXTENSIONS: [&str; 7] = [
+    METHOD_EXTENSION,
+    SERVICE_EXTENSION,
+    TOOL_EXTENSION,
+    TOOLS_EXTENSION,
+    RESOURCES_EXTENSION,
+    PROMPTS_EXTENSION,
+    ARGUMENT_EXTENSION,
+];
 /// The field number the method, service, tool and tools extensions share.
 const EXTENSION_NUMBER: i32 = 51871;
 
@@ -276,6 +289,12 @@ pub(crate) struct ToolRule {
     pub(crate) arguments: String,
 }
 
+#[derive(Clone, PartialEq, Message)]
+pub(crate) struct ArgumentRule {
+    #[prost(bool, tag = "1")]
+    pub(crate) required: bool,
+}
+
 /// `ToolTable`; also decodes `ResourceTable` and `PromptTable`, which have the same fields
 /// (`uri_prefix` is field 1 of `ResourceRule` as `name` is of `ToolRule`).
 #[derive(Clone, PartialEq, Message)]
@@ -322,6 +341,7 @@ fn supported_fields(message: &str) -> &'static [u32] {
         "mcp_auth.v1.MethodRule" => &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
         "mcp_auth.v1.RateLimit" => &[1, 2, 3, 4],
         "mcp_auth.v1.ToolRule" => &[1, 2, 3, 4],
+        "mcp_auth.v1.ArgumentRule" => &[1],
         "mcp_auth.v1.ToolTable" => &[1],
         "mcp_auth.v1.ResourceRule" | "mcp_auth.v1.PromptRule" => &[1, 2, 3],
         "mcp_auth.v1.ResourceTable" | "mcp_auth.v1.PromptTable" => &[1],
@@ -390,13 +410,35 @@ fn unsupported_fields(message: &DynamicMessage, out: &mut Vec<String>) {
     let supported = supported_fields(descriptor.full_name());
     for (field, value) in message.fields() {
         if !supported.contains(&field.number()) {
-            out.push(format!("{}.{}", descriptor.name(), field.name()));
-        } else if let Value::Message(nested) = value {
-            unsupported_fields(nested, out);
+            push_once(out, format!("{}.{}", descriptor.name(), field.name()));
+            continue;
+        }
+        match value {
+            Value::Message(nested) => unsupported_fields(nested, out),
+            // The entries of a table (`ToolTable.tool`): each is a rule message of its own.
+            Value::List(values) => {
+                for value in values {
+                    if let Value::Message(nested) = value {
+                        unsupported_fields(nested, out);
+                    }
+                }
+            }
+            _ => {}
         }
     }
     if message.unknown_fields().next().is_some() {
-        out.push(format!("{} (unknown field numbers)", descriptor.name()));
+        push_once(
+            out,
+            format!("{} (unknown field numbers)", descriptor.name()),
+        );
+    }
+}
+
+/// Adds `entry` unless it is there: a table repeats its rule message, and each field it sets
+/// is named once.
+fn push_once(out: &mut Vec<String>, entry: String) {
+    if !out.contains(&entry) {
+        out.push(entry);
     }
 }
 
@@ -421,6 +463,15 @@ fn read_option<T: Message + Default>(
     Ok(Some(
         T::decode(message.encode_to_vec().as_slice()).expect("re-encoded option decodes"),
     ))
+}
+
+/// The `(mcp_auth.v1.argument)` rule of `field`, or the fields of it this version does not
+/// enforce.
+pub(crate) fn argument_rule(field: &FieldDescriptor) -> Result<Option<ArgumentRule>, Vec<String>> {
+    let extension = field
+        .parent_pool()
+        .get_extension_by_name(ARGUMENT_EXTENSION);
+    read_option(&field.options(), extension.as_ref())
 }
 
 /// Whether `scope` is an RFC 6749 scope-token: `%x21 / %x23-5B / %x5D-7E`, at least one.
@@ -476,6 +527,13 @@ pub(crate) fn build(
         resources: pool.get_extension_by_name(RESOURCES_EXTENSION),
         prompts: pool.get_extension_by_name(PROMPTS_EXTENSION),
     };
+    // The options of a newer auth.proto than this version's.
+    let unknown_extensions: Vec<ExtensionDescriptor> = pool
+        .all_extensions()
+        .filter(|e| {
+            e.package_name() == OPTIONS_PACKAGE && !KNOWN_EXTENSIONS.contains(&e.full_name())
+        })
+        .collect();
     let mut diagnostics = Vec::new();
     let mut packages: Vec<Package> = Vec::new();
     let mut generated = Generated::default();
@@ -489,6 +547,7 @@ pub(crate) fn build(
             continue;
         };
         let locator = Locator::new(&file, sources.index(file.name()));
+        unknown_options(&file, &unknown_extensions, &locator, &mut diagnostics);
         let file_tools = collect_tools(
             &file,
             &locator,
@@ -578,6 +637,84 @@ pub(crate) fn build(
     }
 }
 
+/// Refuses every option of `unknown` (extensions of a newer auth.proto than this version's) set
+/// on an element of `file`: a new option is a new rule, and ignoring it would silently weaken
+/// the policy the proto asks for.
+fn unknown_options(
+    file: &FileDescriptor,
+    unknown: &[ExtensionDescriptor],
+    locator: &Locator<'_>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    if unknown.is_empty() {
+        return;
+    }
+    // Each element: what to call it, its path, the field number of its `options`, its options.
+    let mut elements: Vec<(String, Vec<i32>, i32, DynamicMessage)> =
+        vec![("the file".to_owned(), Vec::new(), 8, file.options())];
+    let mut extensions: Vec<ExtensionDescriptor> = file.extensions().collect();
+    let mut enums: Vec<EnumDescriptor> = file.enums().collect();
+    let mut messages: Vec<MessageDescriptor> = file.messages().collect();
+    while let Some(message) = messages.pop() {
+        let name = message.full_name().to_owned();
+        for field in message.fields() {
+            let what = format!("field `{name}.{}`", field.name());
+            elements.push((what, field.path().to_vec(), 8, field.options()));
+        }
+        for oneof in message.oneofs() {
+            let what = format!("oneof `{name}.{}`", oneof.name());
+            elements.push((what, oneof.path().to_vec(), 2, oneof.options()));
+        }
+        extensions.extend(message.child_extensions());
+        enums.extend(message.child_enums());
+        messages.extend(message.child_messages());
+        let what = format!("message `{name}`");
+        elements.push((what, message.path().to_vec(), 7, message.options()));
+    }
+    for extension in extensions {
+        let what = format!("extension `{}`", extension.full_name());
+        elements.push((what, extension.path().to_vec(), 8, extension.options()));
+    }
+    for enumeration in enums {
+        for value in enumeration.values() {
+            let what = format!("enum value `{}`", value.full_name());
+            elements.push((what, value.path().to_vec(), 3, value.options()));
+        }
+        let what = format!("enum `{}`", enumeration.full_name());
+        elements.push((what, enumeration.path().to_vec(), 3, enumeration.options()));
+    }
+    for service in file.services() {
+        for method in service.methods() {
+            let what = format!("rpc `{}.{}`", service.name(), method.name());
+            elements.push((what, method.path().to_vec(), 4, method.options()));
+        }
+        let what = format!("service `{}`", service.name());
+        elements.push((what, service.path().to_vec(), 3, service.options()));
+    }
+    // In the order of the file's elements, by kind.
+    elements.sort_by(|a, b| a.1.cmp(&b.1));
+    for (what, path, options_field, options) in &elements {
+        for extension in unknown {
+            // `has_extension` goes by number, and the options share theirs.
+            if extension.containing_message() != options.descriptor()
+                || !options.has_extension(extension)
+            {
+                continue;
+            }
+            let mut option_path = path.clone();
+            option_path.extend([*options_field, extension.number() as i32]);
+            diagnostics.push(locator.diagnostic(
+                &[&option_path, path],
+                format!(
+                    "{what} sets `({})`, an option this version of protoc-gen-mcp-auth does not \
+                     know; remove it or upgrade the plugin",
+                    extension.full_name()
+                ),
+            ));
+        }
+    }
+}
+
 /// Finds the argument message of every tool that names one, and describes them all for
 /// `ToolCall::decode`.
 fn resolve_arguments(
@@ -610,7 +747,45 @@ fn resolve_arguments(
             .insert(name.clone(), resolve_type(name, &package.name, params));
         roots.push(message);
     }
-    package.argument_types = crate::arguments::closure(&roots);
+    let messages = crate::arguments::reachable(&roots);
+    check_argument_rules(&messages, sources, diagnostics);
+    package.argument_types = crate::arguments::closure(&messages);
+}
+
+/// Refuses an `(mcp_auth.v1.argument)` on a field of `messages` that sets what this version does
+/// not enforce, as every other option is refused: ignoring it would describe the arguments more
+/// loosely than the proto asks.
+fn check_argument_rules(
+    messages: &[MessageDescriptor],
+    sources: &Sources,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for message in messages {
+        for field in message.fields() {
+            let Err(fields) = argument_rule(&field) else {
+                continue;
+            };
+            let file = field.parent_file();
+            let locator = Locator::new(&file, sources.index(file.name()));
+            let mut option_path = field.path().to_vec();
+            // `options` is field 8 of FieldDescriptorProto.
+            option_path.extend([8, EXTENSION_NUMBER]);
+            let diagnostic = locator.diagnostic(
+                &[&option_path, field.path()],
+                format!(
+                    "field `{}.{}` sets {} in `(mcp_auth.v1.argument)`, which this version of \
+                     protoc-gen-mcp-auth does not enforce; remove it or upgrade the plugin",
+                    message.name(),
+                    field.name(),
+                    fields.join(", ")
+                ),
+            );
+            // A message reached from the tools of two packages is reported once.
+            if !diagnostics.contains(&diagnostic) {
+                diagnostics.push(diagnostic);
+            }
+        }
+    }
 }
 
 /// RPCs that name tools (resources, prompts) in a package that declares none and do not allow

@@ -236,6 +236,58 @@ fn failing_fixtures_report_where_and_how_to_fix() {
     );
 }
 
+/// tests/fixtures/fail/newer/newer_options.proto, compiled against an auth.proto newer than this
+/// plugin (one more field in each rule message, one more option), is checked against `newer_options.err` as the
+/// failing fixtures are: an option this version does not know, or that sets a field it does not
+/// enforce, is an error, never read as if it were absent.
+#[test]
+fn option_fields_of_a_newer_auth_proto_are_refused() {
+    let root = repo().join("tests/fixtures/fail/newer");
+    let mut newer = protoc_gen_mcp_auth::AUTH_PROTO.to_owned();
+    for (at, with) in [
+        (
+            "  bool allow_undeclared_prompts = 12;\n",
+            "  bool allow_undeclared_prompts = 12;\n  bool audit = 13;\n",
+        ),
+        (
+            "  string arguments = 4;\n",
+            "  string arguments = 4;\n  string title = 5;\n",
+        ),
+        (
+            "  bool required = 1;\n",
+            "  bool required = 1;\n  bool sensitive = 2;\n",
+        ),
+        (
+            "  string description = 3;\n}\n\n// ResourceTable",
+            "  string description = 3;\n  string mime_type = 4;\n}\n\n// ResourceTable",
+        ),
+        (
+            "  string description = 3;\n}\n\n// PromptTable",
+            "  string description = 3;\n  string title = 4;\n}\n\n// PromptTable",
+        ),
+    ] {
+        assert_eq!(newer.matches(at).count(), 1, "auth.proto changed: {at:?}");
+        newer = newer.replace(at, with);
+    }
+    // And one more option.
+    newer.push_str(
+        "\nextend google.protobuf.EnumValueOptions {\n  ToolRule tool_value = 51871;\n}\n",
+    );
+    let include = scratch("newer-auth-proto");
+    std::fs::create_dir_all(include.join("mcp_auth/v1")).unwrap();
+    std::fs::write(include.join("mcp_auth/v1/auth.proto"), newer).unwrap();
+    let proto = root.join("newer_options.proto");
+    let message = match Builder::new().generate(&[&proto], &[&include, &root]) {
+        Err(BuildError::Policy(lines)) => lines.join("\n") + "\n",
+        Err(other) => panic!("not a policy error: {other}"),
+        Ok(files) => panic!("generated {} files", files.len()),
+    };
+    assert!(
+        check_or_rewrite(&proto.with_extension("err"), &message),
+        "expected errors rewritten; review with `git diff tests/fixtures/fail/newer`"
+    );
+}
+
 fn overlay_root() -> PathBuf {
     repo().join("tests/fixtures/overlay")
 }

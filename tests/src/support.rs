@@ -187,10 +187,15 @@ impl public::status_auth::Status for Handlers {
 
 /// An HS256 token for `alice` with `scope`, expiring `expires_in` seconds after [`NOW`].
 pub fn token(scope: &str, expires_in: i64) -> String {
+    token_for("alice", scope, expires_in)
+}
+
+/// An HS256 token for `subject` with `scope`, expiring `expires_in` seconds after [`NOW`].
+pub fn token_for(subject: &str, scope: &str, expires_in: i64) -> String {
     let claims = serde_json::json!({
         "iss": ISSUER,
         "aud": AUDIENCE,
-        "sub": "alice",
+        "sub": subject,
         "scope": scope,
         "iat": NOW,
         "exp": NOW as i64 + expires_in,

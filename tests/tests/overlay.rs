@@ -5,11 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use mcp_auth::clock::ManualClock;
-use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::policy::Access;
 use mcp_auth::{Authorized, Authorizer, StandardClaims};
 use mcp_auth_tests::fixtures::mcp::{self, mcp_auth as auth};
-use mcp_auth_tests::support::{AUDIENCE, ISSUER, NOW, SECRET, token, with_token};
+use mcp_auth_tests::support::{NOW, connect, loopback, test_authenticator, token, with_token};
 use serde_json::json;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
@@ -177,29 +176,17 @@ impl Harness {
 }
 
 async fn start() -> Harness {
-    let authenticator = JwtAuthenticator::<C>::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .key(JwtKey::hs256(SECRET))
-        .build()
-        .unwrap();
-    let authorizer = Authorizer::with_clock(authenticator, ManualClock::new(NOW));
+    let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
     let handlers = Mcp::default();
     let ran = Arc::clone(&handlers.0);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (incoming, addr) = loopback().await;
     tokio::spawn(
         Server::builder()
             .add_service(auth::server(handlers, authorizer))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(incoming),
     );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
     Harness {
-        client: mcp::mcp_client::McpClient::new(channel),
+        client: mcp::mcp_client::McpClient::new(connect(addr).await),
         ran,
     }
 }

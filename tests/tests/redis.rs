@@ -16,14 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcp_auth::clock::ManualClock;
-use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::rate_limit::{
     RateCheck, RateKey, RateKind, RateLimit, RateLimiter, RateOutcome, RedisRateLimiter,
 };
 use mcp_auth::{AuditEvent, Authorizer, AuthorizerBuilder, Decision, StandardClaims};
 use mcp_auth_tests::fixtures::limits::{self, limited_auth};
 use mcp_auth_tests::support::{
-    AUDIENCE, ISSUER, Limited, LimitedHandlers, NOW, SECRET, with_token,
+    Limited, LimitedHandlers, NOW, connect, loopback, test_authenticator, with_token,
 };
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Status};
@@ -247,18 +246,11 @@ impl Replica {
         configure: impl FnOnce(AuthorizerBuilder<C>) -> AuthorizerBuilder<C>,
     ) -> Self {
         let limiter = RedisRateLimiter::connect(&redis.url()).await.unwrap();
-        let authenticator = JwtAuthenticator::<C>::builder()
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
-            .key(JwtKey::hs256(SECRET))
-            .leeway_secs(0)
-            .build()
-            .unwrap();
         let audit = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&audit);
         let authorizer = configure(
             Authorizer::builder()
-                .token(authenticator)
+                .token(test_authenticator())
                 .clock(ManualClock::new(NOW))
                 .rate_limiter(limiter)
                 .audit_sink(move |event: &AuditEvent<'_>| {
@@ -273,15 +265,14 @@ impl Replica {
         .build()
         .unwrap();
         let limited = Arc::new(Limited::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (incoming, addr) = loopback().await;
         tokio::spawn(
             Server::builder()
                 .add_service(limited_auth::server(
                     LimitedHandlers(Arc::clone(&limited)),
                     authorizer,
                 ))
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+                .serve_with_incoming(incoming),
         );
         Self {
             addr,
@@ -291,12 +282,7 @@ impl Replica {
     }
 
     async fn client(&self) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        Client::new(channel)
+        Client::new(connect(self.addr).await)
     }
 
     fn pings(&self) -> usize {
@@ -319,16 +305,9 @@ impl Replica {
     }
 }
 
+/// A token for `subject`, without scopes: the fixture's RPCs only need a caller.
 fn token_for(subject: &str) -> String {
-    let claims = serde_json::json!({
-        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "exp": NOW + 600,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET),
-    )
-    .unwrap()
+    mcp_auth_tests::support::token_for(subject, "", 600)
 }
 
 async fn ping(client: &mut Client, token: &str) -> Result<(), Status> {

@@ -8,11 +8,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use mcp_auth::clock::ManualClock;
-use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::{AuditEvent, Authorized, Authorizer, GuardedStream, StandardClaims};
 use mcp_auth_tests::fixtures::mcp::{self, mcp_auth as auth};
 use mcp_auth_tests::fixtures::tools::{self, tools_auth};
-use mcp_auth_tests::support::{AUDIENCE, ISSUER, NOW, SECRET, token, with_token};
+use mcp_auth_tests::support::{NOW, connect, loopback, test_authenticator, token, with_token};
 use tokio_stream::{Stream, StreamExt};
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Server};
@@ -162,34 +161,22 @@ impl tools_auth::Tools for Seen {
 async fn start() -> (Channel, Seen) {
     let seen = Seen::default();
     let audit = Arc::clone(&seen.audit);
-    let authenticator = JwtAuthenticator::<C>::builder()
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .key(JwtKey::hs256(SECRET))
-        .build()
-        .unwrap();
     let authorizer = Authorizer::builder()
-        .token(authenticator)
+        .token(test_authenticator())
         .clock(ManualClock::new(NOW))
         .audit_sink(move |event: &AuditEvent<'_>| {
             audit.lock().unwrap().push(event.reason.to_owned());
         })
         .build()
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (incoming, addr) = loopback().await;
     tokio::spawn(
         Server::builder()
             .add_service(auth::server(seen.clone(), authorizer.clone()))
             .add_service(tools_auth::server(seen.clone(), authorizer))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(incoming),
     );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    (channel, seen)
+    (connect(addr).await, seen)
 }
 
 /// `request` with the routing metadata `key: value` added (once per value).

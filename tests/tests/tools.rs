@@ -9,7 +9,7 @@ use mcp_auth::clock::ManualClock;
 use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
 use mcp_auth_tests::fixtures::tools::{self, tools_auth};
 use mcp_auth_tests::support::{
-    AUDIENCE, ISSUER, NOW, SECRET, connect, loopback, test_authenticator, with_token,
+    AUDIENCE, ISSUER, NOW, connect, loopback, test_authenticator, token_for, with_token,
 };
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::{Channel, Server};
@@ -96,19 +96,6 @@ async fn start() -> Harness {
     }
 }
 
-fn token(subject: &str, scope: &str, expires_in: u64) -> String {
-    let claims = serde_json::json!({
-        "iss": ISSUER, "aud": AUDIENCE, "sub": subject, "scope": scope,
-        "exp": NOW + expires_in,
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET),
-    )
-    .unwrap()
-}
-
 fn call(name: &str) -> tools::CallToolRequest {
     tools::CallToolRequest {
         request: Some(tools::call_tool_request::Params {
@@ -124,7 +111,7 @@ const READER: &str = "tools:list tools:call files:read";
 async fn a_read_only_token_lists_and_calls_only_read_tools() {
     let h = start().await;
     let mut client = tools::tools_client::ToolsClient::new(h.channel.clone());
-    let reader = token("alice", READER, 600);
+    let reader = token_for("alice", READER, 600);
 
     let listed = client
         .list_tools(with_token(tools::ListToolsRequest {}, &reader))
@@ -133,7 +120,7 @@ async fn a_read_only_token_lists_and_calls_only_read_tools() {
         .into_inner()
         .names;
     assert_eq!(listed, ["read_file", "list_dir"]);
-    let everything = token("root", "tools:list files:read files:write echo:say", 600);
+    let everything = token_for("root", "tools:list files:read files:write echo:say", 600);
     let listed = client
         .list_tools(with_token(tools::ListToolsRequest {}, &everything))
         .await
@@ -194,7 +181,7 @@ async fn a_forbidden_message_ends_the_stream_before_the_handler_sees_it() {
     let mut replies = client
         .tool_stream(with_token(
             tokio_stream::iter(messages),
-            &token("alice", READER, 600),
+            &token_for("alice", READER, 600),
         ))
         .await
         .unwrap()
@@ -213,7 +200,7 @@ async fn a_fresh_token_on_the_stream_extends_it_and_grants_its_scopes() {
     let mut replies = client
         .tool_stream(with_token(
             tokio_stream::wrappers::ReceiverStream::new(rx),
-            &token("alice", READER, 30),
+            &token_for("alice", READER, 30),
         ))
         .await
         .unwrap()
@@ -222,7 +209,7 @@ async fn a_fresh_token_on_the_stream_extends_it_and_grants_its_scopes() {
     assert_eq!(replies.message().await.unwrap().unwrap().request_id, "1");
 
     // A token-only message is consumed by the guard; the next message uses its scopes.
-    let fresh = token("alice", "tools:call files:read files:write", 3_600);
+    let fresh = token_for("alice", "tools:call files:read files:write", 3_600);
     tx.send(message("", "", &fresh)).await.unwrap();
     tx.send(message("2", "write_file", "")).await.unwrap();
     assert_eq!(replies.message().await.unwrap().unwrap().request_id, "2");
@@ -252,9 +239,9 @@ async fn a_bad_fresh_token_ends_the_stream() {
     let cases = [
         (
             "another subject",
-            token("mallory", "tools:call files:write", 600),
+            token_for("mallory", "tools:call files:write", 600),
         ),
-        ("expired", token("alice", "tools:call files:write", 0)),
+        ("expired", token_for("alice", "tools:call files:write", 0)),
         ("bad signature", forged),
         ("garbage", "not-a-token".to_owned()),
     ];
@@ -268,7 +255,7 @@ async fn a_bad_fresh_token_ends_the_stream() {
         let mut replies = client
             .tool_stream(with_token(
                 tokio_stream::iter(messages),
-                &token("alice", READER, 600),
+                &token_for("alice", READER, 600),
             ))
             .await
             .unwrap()
@@ -289,7 +276,7 @@ async fn a_bidirectional_stream_ends_when_its_token_expires_between_two_messages
     let mut replies = client
         .tool_stream(with_token(
             tokio_stream::wrappers::ReceiverStream::new(rx),
-            &token("alice", READER, 30),
+            &token_for("alice", READER, 30),
         ))
         .await
         .unwrap()
