@@ -3,12 +3,10 @@
 //! `CodeGeneratorRequest` to the encoded response, as `main` runs it minus stdin and stdout;
 //! beside it, decoding the same request with prost-types alone, the floor every plugin pays.
 //!
-//! Measured in CPU time of the benchmark thread (see `support/cpu_time.rs`).
+//! Measured in CPU time of the benchmark thread (`mcp_auth_bench_support::ThreadCpuTime`).
 //! `cargo bench -p protoc-gen-mcp-auth --bench plugin`; the whole-process comparison with
 //! protoc-gen-prost is the `plugin_process` bench. See BENCHMARKS.md.
 
-#[path = "support/cpu_time.rs"]
-mod cpu_time;
 #[path = "support/synthetic.rs"]
 mod synthetic;
 
@@ -37,7 +35,7 @@ fn main() {
         generated,
     );
 
-    let mut criterion = cpu_time::criterion();
+    let mut criterion = mcp_auth_bench_support::criterion();
     let mut group = criterion.benchmark_group("plugin");
     group
         .sample_size(20)

@@ -20,13 +20,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-mod support;
-
 use criterion::{BatchSize, Criterion, Throughput};
 use jsonwebtoken::{EncodingKey, Header};
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
-use support::ThreadCpuTime;
+use mcp_auth_bench_support::ThreadCpuTime;
 use tonic::codec::{DecodeBuf, Decoder};
 use tonic::codegen::tokio_stream::Stream;
 use tonic::metadata::MetadataValue;
@@ -350,7 +348,7 @@ fn stream_guard(c: &mut Criterion<ThreadCpuTime>) {
 }
 
 fn main() {
-    let mut criterion = support::criterion();
+    let mut criterion = mcp_auth_bench_support::criterion();
     authorization(&mut criterion);
     stream_guard(&mut criterion);
     criterion.final_summary();

@@ -23,13 +23,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-mod support;
-
 use criterion::Criterion;
 use mcp_auth::rate_limit::{
     InMemoryRateLimiter, RateCheck, RateKey, RateKind, RateLimit, RateLimiter, RateOutcome,
 };
-use support::ThreadCpuTime;
+use mcp_auth_bench_support::ThreadCpuTime;
 
 /// The system allocator, counting the bytes it has handed out and not got back.
 struct Counting;
@@ -205,7 +203,7 @@ fn memory() {
 
 fn main() {
     memory();
-    let mut criterion = support::criterion();
+    let mut criterion = mcp_auth_bench_support::criterion();
     checks(&mut criterion);
     criterion.final_summary();
 }

@@ -19,14 +19,12 @@
 use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-mod support;
-
 use criterion::{BatchSize, BenchmarkId, Criterion};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::{Authenticator, CallContext, StandardClaims};
+use mcp_auth_bench_support::ThreadCpuTime;
 use serde_json::json;
-use support::ThreadCpuTime;
 use tonic::metadata::{MetadataMap, MetadataValue};
 
 const ISSUER: &str = "https://issuer.bench";
@@ -216,7 +214,7 @@ fn verification(c: &mut Criterion<ThreadCpuTime>) {
 }
 
 fn main() {
-    let mut criterion = support::criterion();
+    let mut criterion = mcp_auth_bench_support::criterion();
     verification(&mut criterion);
     criterion.final_summary();
 }

@@ -16,8 +16,9 @@
 //!   for clock skew is not extended to cached entries);
 //! - the cache holds at most `capacity` tokens (default 10,000) and evicts the least useful
 //!   (quick_cache's CLOCK-Pro); memory stays bounded whatever callers send (at most `capacity`
-//!   tokens of at most the authenticator's maximum length, 8 KiB by default; a few MB for
-//!   10,000 typical tokens).
+//!   tokens of at most the authenticator's maximum length, 8 KiB by default; about 6 MiB of
+//!   heap for 10,000 tokens of 280 bytes with [`StandardClaims`](crate::StandardClaims), more in
+//!   resident memory when the entries land among short-lived buffers: see BENCHMARKS.md).
 //!
 //! A token keeps working from the cache until `exp` even if its signing key is removed from the
 //! key set meanwhile, exactly as a JWT without a cache would on any replica that verified it.

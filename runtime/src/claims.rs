@@ -39,14 +39,16 @@ pub trait Claims: DeserializeOwned + Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawStandardClaims", into = "RawStandardClaims")]
 pub struct StandardClaims {
-    subject: String,
-    issuer: Option<String>,
+    // Sized exactly (`Box`, not `String` or `Vec`): a verified-token cache keeps one of these
+    // per token for as long as the token lives.
+    subject: Box<str>,
+    issuer: Option<Box<str>>,
     expires_at: u64,
     not_before: Option<u64>,
     issued_at: Option<u64>,
-    scopes: Vec<String>,
-    client_id: Option<String>,
-    jwt_id: Option<String>,
+    scopes: Box<[String]>,
+    client_id: Option<Box<str>>,
+    jwt_id: Option<Box<str>>,
 }
 
 impl StandardClaims {
@@ -139,14 +141,14 @@ impl TryFrom<RawStandardClaims> for StandardClaims {
             }
         }
         Ok(Self {
-            subject: raw.sub,
-            issuer: raw.iss,
+            subject: raw.sub.into_boxed_str(),
+            issuer: raw.iss.map(String::into_boxed_str),
             expires_at: raw.exp,
             not_before: raw.nbf,
             issued_at: raw.iat,
-            scopes,
-            client_id: raw.client_id,
-            jwt_id: raw.jti,
+            scopes: scopes.into_boxed_slice(),
+            client_id: raw.client_id.map(String::into_boxed_str),
+            jwt_id: raw.jti.map(String::into_boxed_str),
         })
     }
 }
@@ -154,15 +156,15 @@ impl TryFrom<RawStandardClaims> for StandardClaims {
 impl From<StandardClaims> for RawStandardClaims {
     fn from(claims: StandardClaims) -> Self {
         Self {
-            sub: claims.subject,
-            iss: claims.issuer,
+            sub: claims.subject.into_string(),
+            iss: claims.issuer.map(str::into_string),
             exp: claims.expires_at,
             nbf: claims.not_before,
             iat: claims.issued_at,
             scope: (!claims.scopes.is_empty()).then(|| claims.scopes.join(" ")),
             scp: None,
-            client_id: claims.client_id,
-            jti: claims.jwt_id,
+            client_id: claims.client_id.map(str::into_string),
+            jti: claims.jwt_id.map(str::into_string),
         }
     }
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
+use mcp_auth_bench_support::thread_cpu_time;
 use mcp_auth_tests::fixtures::streaming::streams_client::StreamsClient;
 use mcp_auth_tests::fixtures::streaming::streams_server::{Streams, StreamsServer};
 use mcp_auth_tests::fixtures::streaming::{Item, Summary};
@@ -335,33 +336,6 @@ fn mcp_auth_validation(algorithm: Algorithm) -> Validation {
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
     validation
-}
-
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-
-/// `CLOCK_THREAD_CPUTIME_ID` in Linux's `<time.h>`.
-const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-
-unsafe extern "C" {
-    fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-}
-
-/// The CPU time the calling thread has used: unlike wall time, not inflated when other
-/// processes share the cores.
-fn thread_cpu_time() -> Duration {
-    let mut time = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `time` is a valid, writable timespec (two `long`s on 64-bit Linux), and the clock
-    // id is a constant the kernel knows.
-    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
 }
 
 /// The CPU cost of one `jsonwebtoken::decode` of `alg`'s tokens, in microseconds: the median of

@@ -1,44 +1,16 @@
-//! What the micro benchmarks share: a criterion measurement of the benchmark thread's own CPU
-//! time.
-//!
-//! The benchmark machines have two cores shared with builds and other benchmarks; wall time
-//! counts every time slice another process takes, CPU time does not. The thread's CPU clock
-//! (`CLOCK_THREAD_CPUTIME_ID`) is exact to the nanosecond and includes the running slice.
+//! Criterion measures the benchmark thread's CPU time instead of wall time.
 
 use std::time::Duration;
 
 use criterion::Throughput;
 use criterion::measurement::{Measurement, ValueFormatter};
 
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
+use crate::thread_cpu_time;
 
-/// `CLOCK_THREAD_CPUTIME_ID` in Linux's `<time.h>`.
-const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-
-unsafe extern "C" {
-    fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
-}
-
-/// The CPU time this thread has used.
-fn thread_cpu_time() -> Duration {
-    let mut time = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `time` is a valid, writable timespec (two `long`s on 64-bit Linux), and the clock
-    // id is a constant the kernel knows.
-    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
-    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
-}
-
-/// Criterion measures the CPU time of the benchmark thread instead of wall time.
+/// A criterion [`Measurement`] of the benchmark thread's CPU time ([`thread_cpu_time`]), in
+/// place of wall time; values are shown in the unit that fits, like criterion's own.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ThreadCpuTime;
+pub struct ThreadCpuTime;
 
 impl Measurement for ThreadCpuTime {
     type Intermediate = Duration;
@@ -114,9 +86,9 @@ impl ValueFormatter for CpuFormatter {
     }
 }
 
-/// The criterion configuration of these benchmarks: CPU time, short warm-up, three-second
-/// measurements (override on the command line as usual).
-pub(crate) fn criterion() -> criterion::Criterion<ThreadCpuTime> {
+/// The criterion configuration of the benchmarks: CPU time of the benchmark thread, one-second
+/// warm-up, three-second measurements (override on the command line as usual).
+pub fn criterion() -> criterion::Criterion<ThreadCpuTime> {
     criterion::Criterion::default()
         .with_measurement(ThreadCpuTime)
         .warm_up_time(Duration::from_secs(1))
