@@ -185,7 +185,7 @@ fn outcome(result: Result<(), u64>) -> RateOutcome {
 /// messages without a table lookup per message ([`RateLimiter::budget`]).
 ///
 /// To make a message cost a few nanoseconds, a budget takes events from the shared GCRA in
-/// small batches (at most 1/16 of the burst and 10 ms of the sustained rate, at most 64, and
+/// small batches (at most 1/16 of the burst and 10 ms of the sustained rate, at most 256, and
 /// one at a time for small limits) and spends them one by one; near the limit it asks for one
 /// event at a time, so a caller is refused only when the shared budget is empty. Events taken
 /// and not spent are given back when the stream waits for its next message and when the
@@ -211,7 +211,7 @@ impl fmt::Debug for Budget {
 
 impl Budget {
     fn new(gcra: Arc<Gcra>, clock: MonotonicNanos, limit: RateLimit) -> Self {
-        let batch = (limit.burst / 16).min(limit.per_second / 100).clamp(1, 64);
+        let batch = (limit.burst / 16).min(limit.per_second / 100).clamp(1, 256);
         Self {
             gcra,
             clock,
