@@ -158,7 +158,7 @@ impl Deadline {
     }
 
     /// Whether the deadline has passed, asked for each message.
-    #[inline]
+    #[inline(always)]
     fn passed(&mut self) -> bool {
         if self.quiet > 0 && !self.alarm.rang() {
             self.quiet -= 1;
@@ -564,8 +564,9 @@ impl<T> GuardedStream<T> {
     }
 
     /// The per-message checks: expiry, tool, rate limit. Small enough to be inlined into
-    /// `poll_next`; the tool check (which builds errors) is out of line.
-    #[inline]
+    /// `poll_next` (always: left to itself, the compiler sometimes did not, at a nanosecond a
+    /// message); the tool check (which builds errors) is out of line.
+    #[inline(always)]
     fn check(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         if self.deadline.as_mut().is_some_and(Deadline::passed) {
             return self.refuse(&AuthError::Expired);
@@ -590,7 +591,7 @@ impl<T> GuardedStream<T> {
     }
 
     /// Counts the message against the caller's message budget.
-    #[inline]
+    #[inline(always)]
     fn count(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         let Some(limit) = &mut self.limit else {
             return Poll::Ready(Some(Ok(message)));
@@ -669,6 +670,7 @@ where
 {
     type Item = Result<T, Status>;
 
+    #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.project();
         if *this.ended {
