@@ -7,7 +7,10 @@
 //!
 //! - the lookup hashes the token with a fast hash seeded at random per cache (foldhash), and a
 //!   hit compares the whole token with the one that verified: two tokens that hash alike are
-//!   still two entries, and a token is only ever answered with its own claims;
+//!   still two entries, and a token is only ever answered with its own claims. The built-in
+//!   JWT cache hashes the last [`JWT_HASHED_BYTES`] bytes of the token, the end of its
+//!   signature (an RS256 token is about 600 bytes); [`CachedAuthenticator`] hashes the whole
+//!   token;
 //! - a token is cached the second time it verifies, not the first: a seen-once filter (4,096
 //!   hashes, a few nanoseconds) keeps tokens used once from evicting the ones in use, so a
 //!   stream of one-shot tokens costs what it costs without the cache;
@@ -24,12 +27,13 @@
 //! key set meanwhile, exactly as a JWT without a cache would on any replica that verified it.
 
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use quick_cache::DefaultHashBuilder;
 use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Equivalent};
 
 use crate::authenticate::{
     Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES, bearer_token,
@@ -43,16 +47,82 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 /// How many tokens the seen-once filter remembers (by hash, one per slot).
 const SEEN_ONCE_SLOTS: usize = 4_096;
 
+/// How many bytes at the end of a JWT (the end of its signature) the built-in JWT cache hashes.
+///
+/// 32 base64url characters are 192 bits of a signature, which differ between any two tokens
+/// that verified (a signature is a function of the whole signed header and claims); no one
+/// without the key can make verified tokens that share them. A hit still compares the whole
+/// token. [`CachedAuthenticator`] hashes the whole token: an opaque token may end like every
+/// other.
+pub const JWT_HASHED_BYTES: usize = 32;
+
+/// Which bytes of a token the cache hashes.
+pub(crate) trait TokenHash: Send + Sync + 'static {
+    /// The bytes of `token` that are hashed.
+    fn hashed(token: &str) -> &[u8];
+}
+
+/// The whole token (any bearer token).
+pub(crate) struct WholeToken;
+
+impl TokenHash for WholeToken {
+    fn hashed(token: &str) -> &[u8] {
+        token.as_bytes()
+    }
+}
+
+/// The end of a JWT's signature ([`JWT_HASHED_BYTES`]).
+pub(crate) struct JwtSignatureEnd;
+
+impl TokenHash for JwtSignatureEnd {
+    fn hashed(token: &str) -> &[u8] {
+        let bytes = token.as_bytes();
+        &bytes[bytes.len().saturating_sub(JWT_HASHED_BYTES)..]
+    }
+}
+
+/// A cached token: hashed as `H` says, compared whole.
+struct Key<H>(Box<str>, PhantomData<H>);
+
+/// A token looked up: hashed and compared as its [`Key`].
+struct Lookup<'a, H>(&'a str, PhantomData<H>);
+
+impl<H> PartialEq for Key<H> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<H> Eq for Key<H> {}
+
+impl<H: TokenHash> Hash for Key<H> {
+    fn hash<S: Hasher>(&self, state: &mut S) {
+        state.write(H::hashed(&self.0));
+    }
+}
+
+impl<H: TokenHash> Hash for Lookup<'_, H> {
+    fn hash<S: Hasher>(&self, state: &mut S) {
+        state.write(H::hashed(self.0));
+    }
+}
+
+impl<H> Equivalent<Key<H>> for Lookup<'_, H> {
+    fn equivalent(&self, key: &Key<H>) -> bool {
+        *self.0 == *key.0
+    }
+}
+
 /// The verified tokens themselves: claims by token, used until `exp`.
-pub(crate) struct VerifiedTokens<C> {
-    cache: Cache<Box<str>, Arc<C>>,
+pub(crate) struct VerifiedTokens<C, H> {
+    cache: Cache<Key<H>, Arc<C>>,
     /// Hashes of tokens that verified once and are not cached yet; a slot per hash, the latest
     /// token wins it.
     seen_once: Box<[AtomicU64]>,
     hasher: DefaultHashBuilder,
 }
 
-impl<C: Claims> VerifiedTokens<C> {
+impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             cache: Cache::new(capacity.max(1)),
@@ -61,13 +131,17 @@ impl<C: Claims> VerifiedTokens<C> {
         }
     }
 
+    fn lookup(token: &str) -> Lookup<'_, H> {
+        Lookup(token, PhantomData)
+    }
+
     /// The claims of `token` if it verified before and `now` is before its `exp`.
     pub(crate) fn get(&self, token: &str, now: u64) -> Option<Arc<C>> {
-        let claims = self.cache.get(token)?;
+        let claims = self.cache.get(&Self::lookup(token))?;
         if now < claims.expires_at() {
             Some(claims)
         } else {
-            self.cache.remove(token);
+            self.cache.remove(&Self::lookup(token));
             None
         }
     }
@@ -78,11 +152,12 @@ impl<C: Claims> VerifiedTokens<C> {
             return;
         }
         // Never 0, the empty slot.
-        let hash = self.hasher.hash_one(token) | 1;
+        let hash = self.hasher.hash_one(Self::lookup(token)) | 1;
         let slot = &self.seen_once[hash as usize % SEEN_ONCE_SLOTS];
         if slot.swap(hash, Ordering::Relaxed) == hash {
             slot.store(0, Ordering::Relaxed);
-            self.cache.insert(token.into(), Arc::clone(claims));
+            self.cache
+                .insert(Key(token.into(), PhantomData), Arc::clone(claims));
         }
     }
 
@@ -107,7 +182,7 @@ impl<C: Claims> VerifiedTokens<C> {
 /// token authenticators.
 pub struct CachedAuthenticator<A, C> {
     inner: A,
-    tokens: VerifiedTokens<C>,
+    tokens: VerifiedTokens<C, WholeToken>,
     max_token_bytes: usize,
 }
 
@@ -219,6 +294,29 @@ mod tests {
 
     fn call(cache: &CachedAuthenticator<Counting, StandardClaims>, token: &str, now: u64) -> bool {
         authenticate(cache, token, now).is_ok()
+    }
+
+    fn claims(subject: &str) -> Arc<StandardClaims> {
+        Arc::new(serde_json::from_value(serde_json::json!({"sub": subject, "exp": 1_000})).unwrap())
+    }
+
+    /// Tokens whose hashed ends are the same (and so hash alike) are two entries, each
+    /// answered with its own claims; one that only shares the end is not answered at all.
+    #[test]
+    fn tokens_that_hash_alike_are_told_apart_by_the_whole_token() {
+        let tokens = VerifiedTokens::<StandardClaims, JwtSignatureEnd>::new(16);
+        let end = "s".repeat(JWT_HASHED_BYTES);
+        let (alice, bob) = (format!("a.a.{end}"), format!("b.b.{end}"));
+        // Each at its second verification (the seen-once filter keeps hashes too).
+        for (token, subject) in [(&alice, "alice"), (&bob, "bob")] {
+            tokens.insert(token, &claims(subject), 10);
+            tokens.insert(token, &claims(subject), 10);
+        }
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens.get(&alice, 20).unwrap().subject(), "alice");
+        assert_eq!(tokens.get(&bob, 20).unwrap().subject(), "bob");
+        assert!(tokens.get(&format!("c.c.{end}"), 20).is_none());
+        assert!(tokens.get(&end, 20).is_none());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
 use crate::authenticate::{
     Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES, bearer_token,
 };
-use crate::cache::VerifiedTokens;
+use crate::cache::{JwtSignatureEnd, VerifiedTokens};
 use crate::claims::{Claims, StandardClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError};
@@ -43,7 +43,7 @@ pub struct JwtAuthenticator<C = StandardClaims> {
     validations: Vec<(Algorithm, Validation)>,
     leeway: u64,
     max_token_bytes: usize,
-    verified: Option<VerifiedTokens<C>>,
+    verified: Option<VerifiedTokens<C, JwtSignatureEnd>>,
     _claims: PhantomData<fn() -> C>,
 }
 
