@@ -63,6 +63,31 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 ///
 /// Returns [`AuthError::MissingCredentials`] when there is no `authorization` entry at all.
 pub fn bearer_token(metadata: &MetadataMap, max_len: usize) -> Result<&str, AuthError> {
+    let value = authorization(metadata)?;
+    // One pass over the bytes for the well-formed case; anything else is named below.
+    if let Some(token) = after_bearer(value, max_len)
+        && let body = padded(token)
+        && !body.is_empty()
+        && is_b64token(body)
+        && let Ok(token) = std::str::from_utf8(token)
+    {
+        return Ok(token);
+    }
+    Err(malformed(value, max_len))
+}
+
+/// What follows `Bearer ` in the call's one `authorization` value, at most `max_len` bytes,
+/// **not checked against the token grammar**: for looking up a cache of tokens that passed
+/// [`bearer_token`] (an equal token passed it too). `None` wherever [`bearer_token`] fails
+/// on the header's shape.
+pub(crate) fn bearer_candidate(metadata: &MetadataMap, max_len: usize) -> Option<&[u8]> {
+    authorization(metadata)
+        .ok()
+        .and_then(|value| after_bearer(value, max_len))
+}
+
+/// The call's one `authorization` value.
+fn authorization(metadata: &MetadataMap) -> Result<&[u8], AuthError> {
     // By the standard header name: no parse of the name per call.
     let headers: &tonic::codegen::http::HeaderMap = metadata.as_ref();
     let mut values = headers
@@ -76,21 +101,16 @@ pub fn bearer_token(metadata: &MetadataMap, max_len: usize) -> Result<&str, Auth
             "more than one authorization value",
         ));
     }
-    // One pass over the bytes for the well-formed case; anything else is named below.
-    let bytes = value.as_bytes();
-    if let Some(token) = bytes
+    Ok(value.as_bytes())
+}
+
+/// The token after a case-insensitive `Bearer ` scheme, if at most `max_len` bytes.
+fn after_bearer(value: &[u8], max_len: usize) -> Option<&[u8]> {
+    value
         .get(..7)
         .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-        .map(|_| &bytes[7..])
-        && token.len() <= max_len
-        && let body = padded(token)
-        && !body.is_empty()
-        && is_b64token(body)
-        && let Ok(token) = std::str::from_utf8(token)
-    {
-        return Ok(token);
-    }
-    Err(malformed(value.as_bytes(), max_len))
+        .map(|_| &value[7..])
+        .filter(|token| token.len() <= max_len)
 }
 
 /// `token` without its trailing `=` padding (RFC 6750 2.1:

@@ -36,7 +36,8 @@ use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Equivalent};
 
 use crate::authenticate::{
-    Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES, bearer_token,
+    Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES,
+    bearer_candidate, bearer_token,
 };
 use crate::claims::Claims;
 use crate::error::AuthError;
@@ -59,15 +60,15 @@ pub const JWT_HASHED_BYTES: usize = 32;
 /// Which bytes of a token the cache hashes.
 pub(crate) trait TokenHash: Send + Sync + 'static {
     /// The bytes of `token` that are hashed.
-    fn hashed(token: &str) -> &[u8];
+    fn hashed(token: &[u8]) -> &[u8];
 }
 
 /// The whole token (any bearer token).
 pub(crate) struct WholeToken;
 
 impl TokenHash for WholeToken {
-    fn hashed(token: &str) -> &[u8] {
-        token.as_bytes()
+    fn hashed(token: &[u8]) -> &[u8] {
+        token
     }
 }
 
@@ -75,9 +76,8 @@ impl TokenHash for WholeToken {
 pub(crate) struct JwtSignatureEnd;
 
 impl TokenHash for JwtSignatureEnd {
-    fn hashed(token: &str) -> &[u8] {
-        let bytes = token.as_bytes();
-        &bytes[bytes.len().saturating_sub(JWT_HASHED_BYTES)..]
+    fn hashed(token: &[u8]) -> &[u8] {
+        &token[token.len().saturating_sub(JWT_HASHED_BYTES)..]
     }
 }
 
@@ -85,7 +85,7 @@ impl TokenHash for JwtSignatureEnd {
 struct Key<H>(Box<str>, PhantomData<H>);
 
 /// A token looked up: hashed and compared as its [`Key`].
-struct Lookup<'a, H>(&'a str, PhantomData<H>);
+struct Lookup<'a, H>(&'a [u8], PhantomData<H>);
 
 impl<H> PartialEq for Key<H> {
     fn eq(&self, other: &Self) -> bool {
@@ -97,7 +97,7 @@ impl<H> Eq for Key<H> {}
 
 impl<H: TokenHash> Hash for Key<H> {
     fn hash<S: Hasher>(&self, state: &mut S) {
-        state.write(H::hashed(&self.0));
+        state.write(H::hashed(self.0.as_bytes()));
     }
 }
 
@@ -109,7 +109,7 @@ impl<H: TokenHash> Hash for Lookup<'_, H> {
 
 impl<H> Equivalent<Key<H>> for Lookup<'_, H> {
     fn equivalent(&self, key: &Key<H>) -> bool {
-        *self.0 == *key.0
+        self.0 == key.0.as_bytes()
     }
 }
 
@@ -131,12 +131,15 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
         }
     }
 
-    fn lookup(token: &str) -> Lookup<'_, H> {
+    fn lookup(token: &[u8]) -> Lookup<'_, H> {
         Lookup(token, PhantomData)
     }
 
-    /// The claims of `token` if it verified before and `now` is before its `exp`.
-    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Arc<C>> {
+    /// The claims of `token` if it verified before and `now` is before its `exp`. `token` may
+    /// be any bytes ([`bearer_candidate`](crate::authenticate::bearer_candidate)): only
+    /// tokens that passed [`bearer_token`] and verified are in the cache, and only an equal
+    /// one is answered.
+    pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<C>> {
         let claims = self.cache.get(&Self::lookup(token))?;
         if now < claims.expires_at() {
             Some(claims)
@@ -152,7 +155,7 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
             return;
         }
         // Never 0, the empty slot.
-        let hash = self.hasher.hash_one(Self::lookup(token)) | 1;
+        let hash = self.hasher.hash_one(Self::lookup(token.as_bytes())) | 1;
         let slot = &self.seen_once[hash as usize % SEEN_ONCE_SLOTS];
         if slot.swap(hash, Ordering::Relaxed) == hash {
             slot.store(0, Ordering::Relaxed);
@@ -229,14 +232,17 @@ impl<A: Authenticator<C>, C: Claims> CachedAuthenticator<A, C> {
 
 impl<A: Authenticator<C>, C: Claims> Authenticator<C> for CachedAuthenticator<A, C> {
     fn authenticate(&self, call: &CallContext<'_>) -> Result<Authentication<C>, AuthError> {
-        // A malformed header fails here exactly as in the inner authenticator.
-        let token = bearer_token(call.metadata, self.max_token_bytes)?;
-        if let Some(claims) = self.tokens.get(token, call.now) {
+        // A token seen before is found by its bytes: equal to one that passed `bearer_token`.
+        if let Some(token) = bearer_candidate(call.metadata, self.max_token_bytes)
+            && let Some(claims) = self.tokens.get(token, call.now)
+        {
             return Ok(Authentication {
                 claims,
                 credential: Credential::Jwt,
             });
         }
+        // A malformed header fails here exactly as in the inner authenticator.
+        let token = bearer_token(call.metadata, self.max_token_bytes)?;
         let authentication = self.inner.authenticate(call)?;
         self.tokens.insert(token, &authentication.claims, call.now);
         Ok(authentication)
@@ -300,6 +306,43 @@ mod tests {
         Arc::new(serde_json::from_value(serde_json::json!({"sub": subject, "exp": 1_000})).unwrap())
     }
 
+    /// A cached token is found by its raw bytes without the grammar check: every header that
+    /// is not exactly a well-formed `Bearer` value with that token gets what it gets without a
+    /// cache, refusals included.
+    #[test]
+    fn the_cache_changes_no_outcome_of_a_near_miss_header() {
+        let cache = CachedAuthenticator::new(Counting::default());
+        assert!(call(&cache, "good-100", 10));
+        assert!(call(&cache, "good-100", 10));
+        assert_eq!(cache.len(), 1);
+        let values: [&[&str]; 9] = [
+            &["Bearer good-100"],
+            &["bearer good-100"],
+            &["Bearer good-100 "],
+            &["Bearer  good-100"],
+            &["Bearer good-100\t"],
+            &["Basic good-100"],
+            &["Bearergood-100"],
+            &["Bearer good-100", "Bearer good-100"],
+            &[],
+        ];
+        for value in values {
+            let mut metadata = MetadataMap::new();
+            for v in value {
+                metadata.append("authorization", MetadataValue::try_from(*v).unwrap());
+            }
+            let extensions = tonic::Extensions::new();
+            let context = CallContext {
+                metadata: &metadata,
+                extensions: &extensions,
+                now: 20,
+            };
+            let cached = cache.authenticate(&context).map(|a| a.claims);
+            let uncached = Counting::default().authenticate(&context).map(|a| a.claims);
+            assert_eq!(format!("{cached:?}"), format!("{uncached:?}"), "{value:?}");
+        }
+    }
+
     /// Tokens whose hashed ends are the same (and so hash alike) are two entries, each
     /// answered with its own claims; one that only shares the end is not answered at all.
     #[test]
@@ -313,10 +356,10 @@ mod tests {
             tokens.insert(token, &claims(subject), 10);
         }
         assert_eq!(tokens.len(), 2);
-        assert_eq!(tokens.get(&alice, 20).unwrap().subject(), "alice");
-        assert_eq!(tokens.get(&bob, 20).unwrap().subject(), "bob");
-        assert!(tokens.get(&format!("c.c.{end}"), 20).is_none());
-        assert!(tokens.get(&end, 20).is_none());
+        assert_eq!(tokens.get(alice.as_bytes(), 20).unwrap().subject(), "alice");
+        assert_eq!(tokens.get(bob.as_bytes(), 20).unwrap().subject(), "bob");
+        assert!(tokens.get(format!("c.c.{end}").as_bytes(), 20).is_none());
+        assert!(tokens.get(end.as_bytes(), 20).is_none());
     }
 
     #[test]
