@@ -16,8 +16,8 @@ use crate::error::{AuthError, ConfigError};
 use crate::mtls::{PeerIdentities, PeerIdentity};
 use crate::policy::{Access, IdentityRequirement, MethodPolicy, Policy};
 use crate::rate_limit::{
-    DEFAULT_CALL_LIMIT, DEFAULT_MESSAGE_LIMIT, InMemoryRateLimiter, RateCheck, RateKey, RateKind,
-    RateLimit, RateLimiter, RateOutcome,
+    Budget, DEFAULT_CALL_LIMIT, DEFAULT_MESSAGE_LIMIT, InMemoryRateLimiter, RateCheck, RateKey,
+    RateKind, RateLimit, RateLimiter, RateOutcome,
 };
 use crate::stream::{
     ExpiringStream, Expiry, GuardParts, GuardedStream, MessageLimit, Reauthenticate, Renewed,
@@ -441,13 +441,15 @@ impl<C: Claims> Authorizer<C> {
             Some(_) => Routed::read(request.metadata(), TOOL_HEADER),
             None => Routed::Absent,
         };
+        let (limit, budget) = self.message_limit::<P>(&subject);
         let parts = GuardParts {
             routed_tool,
             policy: &P::POLICY,
             expiry: self.expiry(auth),
             clock: Arc::clone(&self.inner.clock),
             auditor: self.inner.auditor.clone(),
-            limit: self.message_limit::<P>(&subject),
+            limit,
+            budget,
             subject: Some(subject),
             granted: Some(auth.granted()),
             hooks,
@@ -464,13 +466,15 @@ impl<C: Claims> Authorizer<C> {
         request: Request<Streaming<T>>,
     ) -> Request<GuardedStream<T>> {
         let peer: Arc<str> = peer_identity(&request).into();
+        let (limit, budget) = self.message_limit::<P>(&peer);
         let parts = GuardParts {
             policy: &P::POLICY,
             subject: None,
             expiry: Expiry::never(),
             clock: Arc::clone(&self.inner.clock),
             auditor: self.inner.auditor.clone(),
-            limit: self.message_limit::<P>(&peer),
+            limit,
+            budget,
             granted: None,
             hooks: StreamHooks::NONE,
             reauthenticate: None,
@@ -606,19 +610,27 @@ impl<C: Claims> Authorizer<C> {
         ExpiringStream::new(stream, expiry, &self.inner.clock)
     }
 
-    fn message_limit<P: Policy>(&self, identity: &Arc<str>) -> Option<MessageLimit> {
-        let limit = self.inner.limits.message_limit(&P::POLICY)?;
+    /// The stream's message limit and, when the limiter keeps budgets in this process, the
+    /// caller's budget; `(None, None)` when messages are not limited.
+    fn message_limit<P: Policy>(
+        &self,
+        identity: &Arc<str>,
+    ) -> (Option<MessageLimit>, Option<Budget>) {
+        let Some(limit) = self.inner.limits.message_limit(&P::POLICY) else {
+            return (None, None);
+        };
         let key = RateKey {
             method: P::POLICY.path,
             kind: RateKind::Message,
             identity,
         };
-        Some(MessageLimit {
-            budget: self.inner.limits.limiter.budget(&key, limit),
+        let budget = self.inner.limits.limiter.budget(&key, limit);
+        let limit = MessageLimit {
             limits: self.inner.limits.clone(),
             limit,
             identity: Arc::clone(identity),
-        })
+        };
+        (Some(limit), budget)
     }
 
     fn deny(

@@ -29,9 +29,6 @@ pub(crate) struct MessageLimit {
     pub(crate) limits: Limits,
     pub(crate) limit: RateLimit,
     pub(crate) identity: Arc<str>,
-    /// The budget itself, looked up at open, when the limiter keeps it in this process;
-    /// otherwise every message asks the limiter with the key.
-    pub(crate) budget: Option<Budget>,
 }
 
 /// How many messages may pass between two reads of the clock while the expiry timer is armed
@@ -347,6 +344,9 @@ pub struct GuardedStream<T> {
     deadline: Option<Deadline>,
     auditor: Auditor,
     limit: Option<MessageLimit>,
+    /// The caller's message budget, looked up at open, when the limiter keeps it in this
+    /// process; otherwise every message asks the limiter.
+    budget: Option<Budget>,
     granted: Option<Arc<dyn GrantedScopes>>,
     hooks: StreamHooks<T>,
     reauthenticate: Option<Reauthenticate>,
@@ -355,6 +355,8 @@ pub struct GuardedStream<T> {
     /// A message waiting for a rate-limit decision from a remote store.
     checking: Option<(Box<T>, PendingCheck)>,
     ended: bool,
+    /// Nothing but the expiry and a local budget to check, and not ended: the fast path.
+    plain: bool,
 }
 
 /// Everything a guard is made of, gathered by the authorizer.
@@ -365,6 +367,7 @@ pub(crate) struct GuardParts<T> {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) auditor: Auditor,
     pub(crate) limit: Option<MessageLimit>,
+    pub(crate) budget: Option<Budget>,
     pub(crate) granted: Option<Arc<dyn GrantedScopes>>,
     pub(crate) hooks: StreamHooks<T>,
     pub(crate) reauthenticate: Option<Reauthenticate>,
@@ -373,6 +376,9 @@ pub(crate) struct GuardParts<T> {
 
 impl<T> GuardedStream<T> {
     pub(crate) fn new(inner: Streaming<T>, parts: GuardParts<T>) -> Self {
+        let plain = parts.hooks.reauth_token.is_none()
+            && parts.hooks.tool_name.is_none()
+            && (parts.limit.is_none() || parts.budget.is_some());
         Self {
             inner,
             policy: parts.policy,
@@ -380,12 +386,14 @@ impl<T> GuardedStream<T> {
             deadline: Deadline::new(parts.expiry, &parts.clock),
             auditor: parts.auditor,
             limit: parts.limit,
+            budget: parts.budget,
             granted: parts.granted,
             hooks: parts.hooks,
             reauthenticate: parts.reauthenticate,
             routed_tool: parts.routed_tool,
             checking: None,
             ended: false,
+            plain,
         }
     }
 
@@ -407,6 +415,7 @@ impl<T> GuardedStream<T> {
     #[inline(never)]
     fn refuse(&mut self, error: &AuthError) -> Poll<Option<Result<T, Status>>> {
         self.ended = true;
+        self.plain = false;
         self.checking = None;
         let detail = error.to_string();
         self.auditor.record(&AuditEvent {
@@ -482,6 +491,23 @@ impl<T> Stream for GuardedStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if this.plain {
+            // The common case, inline: the expiry and the local budget.
+            let message = match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) => message,
+                other => return this.no_message(other, cx),
+            };
+            if this.deadline.as_mut().is_some_and(Deadline::passed) {
+                return this.refuse(&AuthError::Expired);
+            }
+            if let Some(budget) = &mut this.budget {
+                let outcome = budget.check();
+                if !matches!(outcome, RateOutcome::Allowed) {
+                    return this.admit(message, outcome);
+                }
+            }
+            return Poll::Ready(Some(Ok(message)));
+        }
         if this.ended || this.checking.is_some() {
             return this.poll_ended_or_checking(cx);
         }
@@ -523,6 +549,7 @@ impl<T> GuardedStream<T> {
         match polled {
             Poll::Ready(None) => {
                 self.ended = true;
+                self.plain = false;
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -533,7 +560,7 @@ impl<T> GuardedStream<T> {
                 }
                 // Nothing to spend events on: give back what the stream took and did not
                 // spend, so none is kept across a wait in which the shared budget refills.
-                if let Some(budget) = self.limit.as_mut().and_then(|l| l.budget.as_mut()) {
+                if let Some(budget) = &mut self.budget {
                     budget.release();
                 }
                 Poll::Pending
@@ -593,10 +620,10 @@ impl<T> GuardedStream<T> {
     /// Counts the message against the caller's message budget.
     #[inline(always)]
     fn count(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
-        let Some(limit) = &mut self.limit else {
+        if self.limit.is_none() {
             return Poll::Ready(Some(Ok(message)));
-        };
-        if let Some(budget) = &mut limit.budget {
+        }
+        if let Some(budget) = &mut self.budget {
             return match budget.check() {
                 RateOutcome::Allowed => Poll::Ready(Some(Ok(message))),
                 outcome => self.admit(message, outcome),
