@@ -1,5 +1,6 @@
-//! What the benchmarks of this workspace share: the CPU time of the calling thread, and (feature
-//! `criterion`) a criterion measurement of it. Dev-only, not published.
+//! What the benchmarks of this workspace share: the CPU time of the calling thread, (feature
+//! `criterion`) a criterion measurement of it, and a global allocator that counts live heap
+//! bytes. Dev-only, not published.
 //!
 //! The benchmark machines have two cores shared with builds and other benchmarks; wall time
 //! counts every time slice another process takes, CPU time does not. The thread's CPU clock
@@ -10,6 +11,10 @@
 //! Linux only, like the benchmarks.
 
 use std::time::Duration;
+
+mod alloc;
+
+pub use alloc::{CountingAllocator, live_blocks, live_bytes};
 
 #[cfg(feature = "criterion")]
 mod measurement;

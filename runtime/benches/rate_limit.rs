@@ -19,45 +19,17 @@
 //!
 //! `cargo bench -p mcp-auth --bench rate_limit`; see BENCHMARKS.md.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use criterion::Criterion;
 use mcp_auth::rate_limit::{
     InMemoryRateLimiter, RateCheck, RateKey, RateKind, RateLimit, RateLimiter, RateOutcome,
 };
-use mcp_auth_bench_support::ThreadCpuTime;
-
-/// The system allocator, counting the bytes it has handed out and not got back.
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on to the system allocator unchanged; only a counter is added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use mcp_auth_bench_support::{CountingAllocator, ThreadCpuTime, live_bytes};
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const METHOD: &str = "/mcp.McpService/CallTool";
 /// A limit this benchmark never reaches: every check runs the whole GCRA and passes.
@@ -149,12 +121,12 @@ fn memory() {
     let slow = RateLimit::new(1, 1_000);
     let subjects: Vec<String> = (0..SUBJECTS).map(subject).collect();
 
-    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let before = live_bytes();
     let limiter = InMemoryRateLimiter::new();
     for s in &subjects {
         assert!(allowed(limiter.check(&key(s), slow)));
     }
-    let held = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    let held = live_bytes() - before;
     println!(
         "rate_limit/memory: {} subjects tracked: {:.1} MiB, {} bytes per subject (key {} bytes)",
         limiter.tracked_keys(),
@@ -176,7 +148,7 @@ fn memory() {
     }
     std::thread::sleep(std::time::Duration::from_millis(10));
     limiter.sweep();
-    let left = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    let left = live_bytes() - before;
     println!(
         "rate_limit/memory: the same subjects idle, after a sweep: {} tracked, {:.2} MiB",
         limiter.tracked_keys(),
@@ -191,7 +163,7 @@ fn memory() {
         assert!(allowed(limiter.check(&key(&subject(SUBJECTS + i)), fast)));
         if i % 1_000 == 0 {
             peak_keys = peak_keys.max(limiter.tracked_keys());
-            peak_bytes = peak_bytes.max(LIVE_BYTES.load(Ordering::Relaxed) - before);
+            peak_bytes = peak_bytes.max(live_bytes() - before);
         }
     }
     println!(

@@ -15,49 +15,18 @@
 //!
 //! `cargo bench -p mcp-auth --bench token_cache_memory` (a second or two); see BENCHMARKS.md.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{EncodingKey, Header};
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::{Authenticator, CallContext, StandardClaims};
+use mcp_auth_bench_support::{CountingAllocator, live_blocks, live_bytes};
 use serde_json::json;
 use tonic::metadata::{MetadataMap, MetadataValue};
 
-/// The system allocator, counting the bytes and blocks it has handed out and not got back.
-struct Counting;
-
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on to the system allocator unchanged; only counters are added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const ISSUER: &str = "https://issuer.example/realms/tools";
 const AUDIENCE: &str = "mcp-tools";
@@ -157,11 +126,7 @@ fn fill(label: &str, tokens: &[String], interleaved: bool, now: u64) {
     let authenticator = authenticator();
     // The first call builds what is built once (lazy statics, the filter); not an entry's.
     authenticate(&authenticator, &token(ENTRIES, false, now), now);
-    let (bytes, blocks, rss) = (
-        LIVE_BYTES.load(Ordering::Relaxed),
-        LIVE_BLOCKS.load(Ordering::Relaxed),
-        trimmed_rss_kib(),
-    );
+    let (bytes, blocks, rss) = (live_bytes(), live_blocks(), trimmed_rss_kib());
     if interleaved {
         std::thread::scope(|scope| {
             for first in 0..THREADS {
@@ -192,8 +157,8 @@ fn fill(label: &str, tokens: &[String], interleaved: bool, now: u64) {
             authenticate(&authenticator, token, now);
         }
     }
-    let bytes = LIVE_BYTES.load(Ordering::Relaxed) - bytes;
-    let blocks = LIVE_BLOCKS.load(Ordering::Relaxed) - blocks;
+    let bytes = live_bytes() - bytes;
+    let blocks = live_blocks() - blocks;
     let rss = trimmed_rss_kib() - rss;
     println!(
         "token_cache/memory: {label}: {} tokens of {} bytes ({:.2} MiB): heap {:.2} MiB, {} bytes \
