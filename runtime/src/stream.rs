@@ -355,8 +355,6 @@ pub struct GuardedStream<T> {
     /// A message waiting for a rate-limit decision from a remote store.
     checking: Option<(Box<T>, PendingCheck)>,
     ended: bool,
-    /// Nothing but the expiry and a local budget to check, and not ended: the fast path.
-    plain: bool,
 }
 
 /// Everything a guard is made of, gathered by the authorizer.
@@ -376,9 +374,6 @@ pub(crate) struct GuardParts<T> {
 
 impl<T> GuardedStream<T> {
     pub(crate) fn new(inner: Streaming<T>, parts: GuardParts<T>) -> Self {
-        let plain = parts.hooks.reauth_token.is_none()
-            && parts.hooks.tool_name.is_none()
-            && (parts.limit.is_none() || parts.budget.is_some());
         Self {
             inner,
             policy: parts.policy,
@@ -393,7 +388,6 @@ impl<T> GuardedStream<T> {
             routed_tool: parts.routed_tool,
             checking: None,
             ended: false,
-            plain,
         }
     }
 
@@ -415,7 +409,6 @@ impl<T> GuardedStream<T> {
     #[inline(never)]
     fn refuse(&mut self, error: &AuthError) -> Poll<Option<Result<T, Status>>> {
         self.ended = true;
-        self.plain = false;
         self.checking = None;
         let detail = error.to_string();
         self.auditor.record(&AuditEvent {
@@ -491,23 +484,6 @@ impl<T> Stream for GuardedStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.plain {
-            // The common case, inline: the expiry and the local budget.
-            let message = match Pin::new(&mut this.inner).poll_next(cx) {
-                Poll::Ready(Some(Ok(message))) => message,
-                other => return this.no_message(other, cx),
-            };
-            if this.deadline.as_mut().is_some_and(Deadline::passed) {
-                return this.refuse(&AuthError::Expired);
-            }
-            if let Some(budget) = &mut this.budget {
-                let outcome = budget.check();
-                if !matches!(outcome, RateOutcome::Allowed) {
-                    return this.admit(message, outcome);
-                }
-            }
-            return Poll::Ready(Some(Ok(message)));
-        }
         if this.ended || this.checking.is_some() {
             return this.poll_ended_or_checking(cx);
         }
@@ -549,7 +525,6 @@ impl<T> GuardedStream<T> {
         match polled {
             Poll::Ready(None) => {
                 self.ended = true;
-                self.plain = false;
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -620,14 +595,14 @@ impl<T> GuardedStream<T> {
     /// Counts the message against the caller's message budget.
     #[inline(always)]
     fn count(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
-        if self.limit.is_none() {
-            return Poll::Ready(Some(Ok(message)));
-        }
         if let Some(budget) = &mut self.budget {
             return match budget.check() {
                 RateOutcome::Allowed => Poll::Ready(Some(Ok(message))),
                 outcome => self.admit(message, outcome),
             };
+        }
+        if self.limit.is_none() {
+            return Poll::Ready(Some(Ok(message)));
         }
         self.ask_limiter(message, cx)
     }
