@@ -149,6 +149,14 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
         }
     }
 
+    /// The call's claims if its bearer token is in the cache and before its `exp`: found by
+    /// the bytes after `Bearer ` ([`bearer_candidate`]), not checked against the token grammar
+    /// again, as only an exact copy of a token that passed [`bearer_token`] is answered.
+    pub(crate) fn answer(&self, call: &CallContext<'_>, max_token_bytes: usize) -> Option<Arc<C>> {
+        let token = bearer_candidate(call.metadata, max_token_bytes)?;
+        self.get(token, call.now)
+    }
+
     /// Remembers the claims of a token that just verified, if it verified once before.
     pub(crate) fn insert(&self, token: &str, claims: &Arc<C>, now: u64) {
         if now >= claims.expires_at() {
@@ -232,10 +240,7 @@ impl<A: Authenticator<C>, C: Claims> CachedAuthenticator<A, C> {
 
 impl<A: Authenticator<C>, C: Claims> Authenticator<C> for CachedAuthenticator<A, C> {
     fn authenticate(&self, call: &CallContext<'_>) -> Result<Authentication<C>, AuthError> {
-        // A token seen before is found by its bytes: equal to one that passed `bearer_token`.
-        if let Some(token) = bearer_candidate(call.metadata, self.max_token_bytes)
-            && let Some(claims) = self.tokens.get(token, call.now)
-        {
+        if let Some(claims) = self.tokens.answer(call, self.max_token_bytes) {
             return Ok(Authentication {
                 claims,
                 credential: Credential::Jwt,

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, Validation};
 
 use crate::authenticate::{
-    Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES,
-    bearer_candidate, bearer_token,
+    Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES, bearer_token,
 };
 use crate::cache::{JwtSignatureEnd, VerifiedTokens};
 use crate::claims::{Claims, StandardClaims};
@@ -197,11 +196,10 @@ impl<C: Claims> JwtAuthenticator<C> {
 
 impl<C: Claims> Authenticator<C> for JwtAuthenticator<C> {
     fn authenticate(&self, call: &CallContext<'_>) -> Result<Authentication<C>, AuthError> {
-        // A token seen before is found by its bytes, equal to one that passed `bearer_token`,
-        // without checking them against the token grammar again.
-        if let Some(verified) = &self.verified
-            && let Some(token) = bearer_candidate(call.metadata, self.max_token_bytes)
-            && let Some(claims) = verified.get(token, call.now)
+        if let Some(claims) = self
+            .verified
+            .as_ref()
+            .and_then(|verified| verified.answer(call, self.max_token_bytes))
         {
             return Ok(Authentication {
                 claims,
