@@ -1,8 +1,10 @@
 //! Token verification per algorithm (HS256, RS256, ES256, EdDSA), through
 //! `JwtAuthenticator::authenticate` as the authorizer calls it:
 //!
-//! - `decode`: `jsonwebtoken::decode` alone with the validation mcp-auth uses (the floor: what
-//!   any verifier pays for the signature and the claims);
+//! - `decode`: `jsonwebtoken::decode` alone with the validation mcp-auth used before it verified
+//!   with keys parsed once (what a hand-written verifier pays for the signature and the claims);
+//! - `signature`: aws-lc's check of the signature alone, with the key parsed beforehand (the
+//!   floor of any verifier);
 //! - `cold`: the authenticator with its verified-token cache off (`.verified_token_cache(0)`);
 //! - `first_sight`: the cache on, every token missing from it (a pool of tokens larger than the
 //!   cache, cycled), so each call verifies; as the pool comes round again, the seen-once filter
@@ -19,6 +21,8 @@
 use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{BatchSize, BenchmarkId, Criterion};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
@@ -136,6 +140,29 @@ fn validation(algorithm: Algorithm) -> Validation {
     validation
 }
 
+/// Checks a signature (decoded) of a message.
+type SignatureCheck = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+
+/// The aws-lc check of one signature with the case's key, parsed once.
+fn signature_check(case: &Case) -> SignatureCheck {
+    use aws_lc_rs::{hmac, signature as lc};
+    let public = |algorithm: &'static dyn lc::VerificationAlgorithm, bytes: &[u8]| {
+        let key = lc::ParsedPublicKey::new(algorithm, bytes).unwrap();
+        Box::new(move |m: &[u8], s: &[u8]| key.verify_sig(m, s).is_ok()) as Box<_>
+    };
+    let bytes = || case.decoding.try_get_as_bytes().unwrap();
+    match case.algorithm {
+        Algorithm::HS256 => {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET);
+            Box::new(move |m, s| hmac::verify(&key, m, s).is_ok())
+        }
+        Algorithm::RS256 => public(&lc::RSA_PKCS1_2048_8192_SHA256, bytes()),
+        Algorithm::ES256 => public(&lc::ECDSA_P256_SHA256_FIXED, bytes()),
+        Algorithm::EdDSA => public(&lc::ED25519, bytes()),
+        other => unreachable!("no case for {other:?}"),
+    }
+}
+
 fn authenticate(authenticator: &JwtAuthenticator, metadata: &MetadataMap, now: u64) {
     let extensions = tonic::Extensions::new();
     let call = CallContext {
@@ -168,6 +195,27 @@ fn verification(c: &mut Criterion<ThreadCpuTime>) {
                     &validation,
                 )
                 .unwrap()
+            })
+        });
+
+        // The signature check alone, with the key parsed beforehand: what is left of a
+        // first sight once the token's bytes are split and decoded.
+        let signed: Vec<(&[u8], Vec<u8>)> = pool
+            .iter()
+            .map(|token| {
+                let (message, signature) = token.rsplit_once('.').unwrap();
+                (
+                    message.as_bytes(),
+                    URL_SAFE_NO_PAD.decode(signature).unwrap(),
+                )
+            })
+            .collect();
+        let check = signature_check(&case);
+        let mut next = signed.iter().cycle();
+        group.bench_function(BenchmarkId::new("signature", case.name), |b| {
+            b.iter(|| {
+                let (message, signature) = next.next().unwrap();
+                assert!(check(black_box(message), signature));
             })
         });
 

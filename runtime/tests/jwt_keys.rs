@@ -356,3 +356,100 @@ fn header_members_never_choose_the_key() {
         }
     }
 }
+
+/// A token whose header says `header_alg` and whose signature is made with `signed_as`, over
+/// the exact header and claims it carries.
+fn sign_as(header_alg: Algorithm, signed_as: Algorithm, key: &EncodingKey) -> String {
+    let header = b64(json!({"alg": header_alg, "typ": "JWT"})
+        .to_string()
+        .as_bytes());
+    let signing_input = format!("{header}.{}", b64(claims().to_string().as_bytes()));
+    let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), key, signed_as).unwrap();
+    format!("{signing_input}.{signature}")
+}
+
+/// Verification uses each key as parsed when it was loaded, with the hash, padding and curve
+/// of the key's algorithm: every algorithm, from PEM, from a JWK and from RSA components,
+/// accepts its own signatures, refuses one flipped bit, and refuses a signature made with
+/// another scheme of the same family over the same bytes.
+#[test]
+fn every_algorithm_verifies_with_its_own_scheme_and_no_other() {
+    let hmac = |bytes: usize| vec![7; bytes];
+    let (p256, p256_signing) = ec(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let (p384, p384_signing) = ec(&rcgen::PKCS_ECDSA_P384_SHA384);
+    let ed = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let ed_signing = EncodingKey::from_ed_pem(ed.serialize_pem().as_bytes()).unwrap();
+    let rsa_pem = rsa().public_key_pem();
+    let oct = |alg: Algorithm, secret: &[u8]| {
+        JwtKey::from_jwk(&json!({"kty": "oct", "alg": alg, "k": b64(secret)}).to_string()).unwrap()
+    };
+    let with_alg = |mut jwk: Value, alg: Algorithm| {
+        jwk["alg"] = json!(alg);
+        JwtKey::from_jwk(&jwk.to_string()).unwrap()
+    };
+
+    let rsa_family = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ];
+    let hmac_family = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+    // (algorithm, the keys that verify it, the signing key, the family's other schemes)
+    let mut cases: Vec<(Algorithm, Vec<JwtKey>, EncodingKey, &[Algorithm])> = Vec::new();
+    for (alg, len) in hmac_family.iter().zip([32, 48, 64]) {
+        let secret = hmac(len);
+        let pem_like = match alg {
+            Algorithm::HS256 => JwtKey::hs256(&secret),
+            Algorithm::HS384 => JwtKey::hs384(&secret),
+            _ => JwtKey::hs512(&secret),
+        };
+        let keys = vec![pem_like, oct(*alg, &secret)];
+        cases.push((*alg, keys, EncodingKey::from_secret(&secret), &hmac_family));
+    }
+    for alg in rsa_family {
+        let keys = vec![
+            JwtKey::rsa_pem(rsa_pem.as_bytes(), alg).unwrap(),
+            with_alg(rsa_jwk(), alg),
+        ];
+        cases.push((alg, keys, rsa_signing_key(), &rsa_family));
+    }
+    let p256_keys = vec![
+        JwtKey::es256_pem(p256.public_key_pem().as_bytes()).unwrap(),
+        JwtKey::from_jwk(&ec_jwk(&p256, "P-256").to_string()).unwrap(),
+    ];
+    cases.push((Algorithm::ES256, p256_keys, p256_signing, &[]));
+    let p384_keys = vec![
+        JwtKey::ec_pem(p384.public_key_pem().as_bytes(), Algorithm::ES384).unwrap(),
+        JwtKey::from_jwk(&ec_jwk(&p384, "P-384").to_string()).unwrap(),
+    ];
+    cases.push((Algorithm::ES384, p384_keys, p384_signing, &[]));
+    let ed_jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(ed.public_key_raw())});
+    let ed_keys = vec![
+        JwtKey::ed_pem(ed.public_key_pem().as_bytes()).unwrap(),
+        JwtKey::from_jwk(&ed_jwk.to_string()).unwrap(),
+    ];
+    cases.push((Algorithm::EdDSA, ed_keys, ed_signing, &[]));
+
+    for (alg, keys, signing, family) in cases {
+        let token = sign(alg, None, &signing);
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        let mut flipped = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        flipped[0] ^= 1;
+        let flipped = format!("{signed}.{}", b64(&flipped));
+        for key in keys {
+            assert_eq!(key.algorithm(), alg);
+            let auth = authenticator(|b| b.key(key)).unwrap();
+            assert!(accepts(&auth, &token), "{alg:?} refused its own signature");
+            assert!(!accepts(&auth, &flipped), "{alg:?} accepted a flipped bit");
+            for &other in family.iter().filter(|&&other| other != alg) {
+                assert!(
+                    !accepts(&auth, &sign_as(alg, other, &signing)),
+                    "a {alg:?} key accepted a {other:?} signature"
+                );
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaPublicKeyComponents};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
@@ -20,11 +21,24 @@ const MIN_RSA_BITS: usize = 2048;
 /// Public keys are checked when they are made: the point must lie on the algorithm's curve,
 /// an RSA modulus must have at least 2048 bits, and a PEM must hold a public key, never a
 /// private one.
+///
+/// The key is parsed once, when it is made, into the form aws-lc verifies with (an HMAC key
+/// with its pads hashed, an RSA key with its Montgomery context, an EC point checked to lie
+/// on its curve), so verifying a token does not parse the key again.
 #[derive(Clone)]
 pub struct JwtKey {
     kid: Option<String>,
     algorithm: Algorithm,
-    key: DecodingKey,
+    verifier: Verifier,
+}
+
+/// A key as aws-lc-rs verifies with it, parsed once.
+#[derive(Clone)]
+enum Verifier {
+    /// An HMAC secret; `len` is the secret's length, checked against RFC 7518 §3.2 at build.
+    Hmac { key: Box<hmac::Key>, len: usize },
+    /// A public key, with the verification algorithm (padding, hash, curve) of its `alg`.
+    Public(ParsedPublicKey),
 }
 
 impl JwtKey {
@@ -48,10 +62,18 @@ impl JwtKey {
     }
 
     fn hmac(secret: &[u8], algorithm: Algorithm) -> Self {
+        let hash = match algorithm {
+            Algorithm::HS384 => hmac::HMAC_SHA384,
+            Algorithm::HS512 => hmac::HMAC_SHA512,
+            _ => hmac::HMAC_SHA256,
+        };
         Self {
             kid: None,
             algorithm,
-            key: DecodingKey::from_secret(secret),
+            verifier: Verifier::Hmac {
+                key: Box::new(hmac::Key::new(hash, secret)),
+                len: secret.len(),
+            },
         }
     }
 
@@ -158,11 +180,14 @@ impl JwtKey {
 
     /// A key checked for its algorithm: the family matches, the public key parses for it.
     pub(crate) fn new(algorithm: Algorithm, key: DecodingKey) -> Result<Self, String> {
-        check_public_key(algorithm, &key)?;
+        if algorithm.family() == AlgorithmFamily::Hmac && key.family() == AlgorithmFamily::Hmac {
+            let secret = key.try_get_as_bytes().map_err(|e| e.to_string())?;
+            return Ok(Self::hmac(secret, algorithm));
+        }
         Ok(Self {
             kid: None,
             algorithm,
-            key,
+            verifier: Verifier::Public(parse_public_key(algorithm, &key)?),
         })
     }
 
@@ -182,16 +207,23 @@ impl JwtKey {
         self.algorithm
     }
 
-    pub(crate) fn decoding_key(&self) -> &DecodingKey {
-        &self.key
+    /// Whether `signature` (decoded from base64url) signs `message` under this key and its
+    /// algorithm. HMAC tags are compared in constant time.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match &self.verifier {
+            Verifier::Hmac { key, .. } => hmac::verify(key, message, signature).is_ok(),
+            Verifier::Public(key) => key.verify_sig(message, signature).is_ok(),
+        }
     }
 
     /// Refuses HMAC secrets shorter than the hash output (RFC 7518 §3.2).
     pub(crate) fn check_secret_strength(&self) -> Result<(), String> {
-        let Some(min) = min_secret_len(self.algorithm) else {
+        let (Some(min), Verifier::Hmac { len, .. }) =
+            (min_secret_len(self.algorithm), &self.verifier)
+        else {
             return Ok(());
         };
-        let len = self.key.try_get_as_bytes().map_or(0, <[u8]>::len);
+        let len = *len;
         if len < min {
             return Err(format!(
                 "HMAC secrets for {:?} must be at least {min} bytes (RFC 7518 section 3.2)",
@@ -231,9 +263,10 @@ pub(crate) fn family_name(family: AlgorithmFamily) -> &'static str {
     }
 }
 
-/// Parses the public key the way aws-lc will at verification, so a key that could never
-/// verify anything is refused when it is loaded rather than failing every call.
-fn check_public_key(algorithm: Algorithm, key: &DecodingKey) -> Result<(), String> {
+/// Parses the public key for `algorithm`'s verification (hash, padding, curve), once, so a
+/// key that could never verify anything is refused when it is loaded rather than failing every
+/// call, and no call parses it again.
+fn parse_public_key(algorithm: Algorithm, key: &DecodingKey) -> Result<ParsedPublicKey, String> {
     if key.family() != algorithm.family() {
         return Err(format!(
             "a {} key cannot verify {algorithm:?}",
@@ -241,36 +274,53 @@ fn check_public_key(algorithm: Algorithm, key: &DecodingKey) -> Result<(), Strin
         ));
     }
     let rejected = |e: aws_lc_rs::error::KeyRejected| format!("invalid {algorithm:?} key: {e}");
+    let rsa: Option<&'static lc::RsaParameters> = match algorithm {
+        Algorithm::RS256 => Some(&lc::RSA_PKCS1_2048_8192_SHA256),
+        Algorithm::RS384 => Some(&lc::RSA_PKCS1_2048_8192_SHA384),
+        Algorithm::RS512 => Some(&lc::RSA_PKCS1_2048_8192_SHA512),
+        Algorithm::PS256 => Some(&lc::RSA_PSS_2048_8192_SHA256),
+        Algorithm::PS384 => Some(&lc::RSA_PSS_2048_8192_SHA384),
+        Algorithm::PS512 => Some(&lc::RSA_PSS_2048_8192_SHA512),
+        _ => None,
+    };
+    let verification: &'static dyn lc::VerificationAlgorithm = match (rsa, algorithm) {
+        (Some(params), _) => params,
+        (None, Algorithm::ES256) => &lc::ECDSA_P256_SHA256_FIXED,
+        (None, Algorithm::ES384) => &lc::ECDSA_P384_SHA384_FIXED,
+        (None, Algorithm::EdDSA) => &lc::ED25519,
+        (None, _) => {
+            return Err(format!(
+                "{algorithm:?} verifies with a secret, not a public key"
+            ));
+        }
+    };
     match (algorithm.family(), key.kind()) {
-        (AlgorithmFamily::Hmac, _) => Ok(()),
         (AlgorithmFamily::Ec, DecodingKeyKind::SecretOrDer(point)) => {
-            let curve = match algorithm {
-                Algorithm::ES384 => &lc::ECDSA_P384_SHA384_FIXED,
-                _ => &lc::ECDSA_P256_SHA256_FIXED,
-            };
-            ParsedPublicKey::new(curve, point)
-                .map(drop)
+            ParsedPublicKey::new(verification, point)
                 .map_err(|_| format!("not a point on the curve of {algorithm:?}"))
         }
         (AlgorithmFamily::Ed, DecodingKeyKind::SecretOrDer(bytes)) => {
-            ParsedPublicKey::new(&lc::ED25519, bytes)
-                .map(drop)
-                .map_err(rejected)
+            ParsedPublicKey::new(verification, bytes).map_err(rejected)
         }
         (AlgorithmFamily::Rsa, DecodingKeyKind::SecretOrDer(der)) => {
             let public = aws_lc_rs::rsa::PublicKey::from_der(der).map_err(rejected)?;
-            check_rsa_modulus(public.modulus().big_endian_without_leading_zero())
+            check_rsa_modulus(public.modulus().big_endian_without_leading_zero())?;
+            ParsedPublicKey::new(verification, der).map_err(rejected)
         }
         (AlgorithmFamily::Rsa, DecodingKeyKind::RsaModulusExponent { n, e }) => {
-            RsaPublicKeyComponents { n, e }
-                .to_parsed_public_key(&lc::RSA_PKCS1_2048_8192_SHA256)
-                .map_err(rejected)?;
             let start = n.iter().position(|&b| b != 0).unwrap_or(n.len());
-            check_rsa_modulus(&n[start..])
+            check_rsa_modulus(&n[start..])?;
+            let Some(params) = rsa else {
+                return Err(format!("{algorithm:?} is not an RSA algorithm"));
+            };
+            RsaPublicKeyComponents { n, e }
+                .to_parsed_public_key(params)
+                .map_err(rejected)
         }
-        (_, DecodingKeyKind::RsaModulusExponent { .. }) => {
-            Err("RSA components given for a non-RSA algorithm".to_owned())
-        }
+        (family, _) => Err(format!(
+            "a {} key in this form cannot verify {algorithm:?}",
+            family_name(family)
+        )),
     }
 }
 

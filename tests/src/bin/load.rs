@@ -135,6 +135,7 @@ struct Options {
     first_sight_calls: usize,
     max_messages: usize,
     concurrency: usize,
+    first_sight_concurrency: usize,
     only: Vec<String>,
 }
 
@@ -147,6 +148,7 @@ impl Default for Options {
             first_sight_calls: 2_000,
             max_messages: 1_000_000,
             concurrency: 16,
+            first_sight_concurrency: 16,
             only: Vec::new(),
         }
     }
@@ -162,6 +164,9 @@ options:
   --first-sight-calls N  calls of each first-sight run, one new token each (default 2000)
   --messages N           message limit of each stream run (default 1000000)
   --concurrency N        unary calls in flight (default 16)
+  --first-sight-concurrency N
+                         first-sight calls in flight (default 16; 1 makes every server handle
+                         each call alone, which does not make server CPU additive: BENCHMARKS.md)
   --quick                3 rounds of 0.25 s, 500 first-sight calls: a smoke run
   --only TEXT            run only the variants whose name contains TEXT (repeatable; the
                          plain tonic baselines, one per token, always run), e.g. to profile one of them
@@ -197,6 +202,12 @@ fn parse_options() -> Result<Options, String> {
             "--messages" => options.max_messages = number("--messages", value("--messages")?)?,
             "--concurrency" => {
                 options.concurrency = number("--concurrency", value("--concurrency")?)?
+            }
+            "--first-sight-concurrency" => {
+                options.first_sight_concurrency = number(
+                    "--first-sight-concurrency",
+                    value("--first-sight-concurrency")?,
+                )?
             }
             "--only" => options.only.push(value("--only")?),
             "--quick" => {
@@ -659,6 +670,7 @@ async fn unary_run(
     client: StreamsClient<Channel>,
     tokens: Vec<AsciiMetadataValue>,
     calls: usize,
+    concurrency: usize,
     options: &Options,
 ) -> Result<(usize, Duration, Vec<u32>), Status> {
     let tokens = Arc::new(tokens);
@@ -666,7 +678,7 @@ async fn unary_run(
     let start = Instant::now();
     let deadline = start + options.run_time;
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..options.concurrency {
+    for _ in 0..concurrency {
         let mut client = client.clone();
         let tokens = Arc::clone(&tokens);
         let next = Arc::clone(&next);
@@ -805,12 +817,15 @@ async fn run_variant(
     match (shape, tokens) {
         (Shape::Unary, Tokens::Same(token)) => {
             let client = StreamsClient::new(channel);
-            unary_run(client, vec![token], options.max_calls, &options).await
+            let (calls, concurrency) = (options.max_calls, options.concurrency);
+            unary_run(client, vec![token], calls, concurrency, &options).await
         }
         (Shape::Unary, Tokens::FirstSight(rounds)) => {
             let tokens = rounds[round].clone();
             let calls = tokens.len();
-            unary_run(StreamsClient::new(channel), tokens, calls, &options).await
+            let client = StreamsClient::new(channel);
+            let concurrency = options.first_sight_concurrency;
+            unary_run(client, tokens, calls, concurrency, &options).await
         }
         (Shape::Stream, Tokens::Same(token)) => stream_run(channel, token, &options).await,
         (Shape::Stream, Tokens::FirstSight(_)) => unreachable!("streams reuse their token"),
@@ -893,13 +908,15 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "load: {} measured rounds (+1 warm-up), runs of {:.2} s / {} calls / {} stream messages, \
-         {} unary calls in flight, {} first-sight calls per run; {} cores, load average {}",
+         {} unary calls in flight, {} first-sight calls per run, {} at a time; {} cores, \
+         load average {}",
         options.rounds,
         options.run_time.as_secs_f64(),
         options.max_calls,
         options.max_messages,
         options.concurrency,
         options.first_sight_calls,
+        options.first_sight_concurrency,
         cores,
         load_average(),
     );
