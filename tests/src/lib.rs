@@ -2,6 +2,7 @@
 //! `protoc_gen_mcp_auth::Builder`, and helpers shared by the tests.
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
+pub mod bench;
 pub mod support;
 
 pub mod fixtures {

@@ -22,42 +22,26 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
-use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
+use mcp_auth::{Authorizer, StandardClaims};
 use mcp_auth_bench_support::thread_cpu_time;
+use mcp_auth_tests::fixtures::streaming::Item;
 use mcp_auth_tests::fixtures::streaming::streams_client::StreamsClient;
-use mcp_auth_tests::fixtures::streaming::streams_server::{Streams, StreamsServer};
-use mcp_auth_tests::fixtures::streaming::{Item, Summary};
+use mcp_auth_tests::fixtures::streaming::streams_server::StreamsServer;
 use prost::bytes::{Buf, BufMut};
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::StreamExt;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Status};
 
-/// The streaming fixture's service with every per-message check on. (The fixture itself relaxes
-/// `Chat` with `unchecked_expiry`; this invocation over the same tonic server module does not.)
-mod strict {
-    pub(crate) use mcp_auth_tests::fixtures::streaming::{Item, Summary, streams_server};
-
-    mcp_auth::service! {
-        service fixtures.streaming.Streams {
-            rpc Unary(Item) returns (Item) { scopes: ["items:read"] }
-            rpc Watch(Item) returns (stream Item) { scopes: ["items:read"] }
-            rpc Upload(stream Item) returns (Summary) { scopes: ["items:write"] }
-            rpc Chat(stream Item) returns (stream Item) { scopes: ["items:write"] }
-        }
-    }
-}
-
-use strict::streams_auth::{self, policy};
+use mcp_auth_tests::bench::{Guarded, Plain, empty_interceptor, streams_auth, strict};
 
 const ISSUER: &str = "https://issuer.load-bench";
 const AUDIENCE: &str = "load-bench";
@@ -402,85 +386,6 @@ fn raw_decode_micros(alg: &Alg) -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 // The service, four ways
-
-type ItemStream = Pin<Box<dyn Stream<Item = Result<Item, Status>> + Send>>;
-
-/// The handlers of plain tonic: echo the item, echo the stream.
-#[derive(Debug, Clone, Copy)]
-struct Plain;
-
-#[tonic::async_trait]
-impl Streams for Plain {
-    async fn unary(&self, request: Request<Item>) -> Result<Response<Item>, Status> {
-        Ok(Response::new(request.into_inner()))
-    }
-
-    type WatchStream = ItemStream;
-
-    async fn watch(&self, _: Request<Item>) -> Result<Response<ItemStream>, Status> {
-        Err(Status::unimplemented("not benchmarked"))
-    }
-
-    async fn upload(&self, _: Request<Streaming<Item>>) -> Result<Response<Summary>, Status> {
-        Err(Status::unimplemented("not benchmarked"))
-    }
-
-    type ChatStream = ItemStream;
-
-    async fn chat(
-        &self,
-        request: Request<Streaming<Item>>,
-    ) -> Result<Response<ItemStream>, Status> {
-        Ok(Response::new(Box::pin(request.into_inner())))
-    }
-}
-
-/// The same handlers behind mcp-auth: they take the proof, and the stream is guarded.
-#[derive(Debug, Clone, Copy)]
-struct Guarded;
-
-impl streams_auth::Streams for Guarded {
-    async fn unary(
-        &self,
-        _auth: Authorized<StandardClaims, policy::Unary>,
-        request: Request<Item>,
-    ) -> Result<Response<Item>, Status> {
-        Ok(Response::new(request.into_inner()))
-    }
-
-    type WatchStream = ItemStream;
-
-    async fn watch(
-        &self,
-        _auth: Authorized<StandardClaims, policy::Watch>,
-        _: Request<Item>,
-    ) -> Result<Response<ItemStream>, Status> {
-        Err(Status::unimplemented("not benchmarked"))
-    }
-
-    async fn upload(
-        &self,
-        _auth: Authorized<StandardClaims, policy::Upload>,
-        _: Request<GuardedStream<Item>>,
-    ) -> Result<Response<Summary>, Status> {
-        Err(Status::unimplemented("not benchmarked"))
-    }
-
-    type ChatStream = ItemStream;
-
-    async fn chat(
-        &self,
-        _auth: Authorized<StandardClaims, policy::Chat>,
-        request: Request<GuardedStream<Item>>,
-    ) -> Result<Response<ItemStream>, Status> {
-        Ok(Response::new(Box::pin(request.into_inner())))
-    }
-}
-
-/// An interceptor that does nothing: what tonic's interceptor machinery costs by itself.
-fn empty_interceptor(request: Request<()>) -> Result<Request<()>, Status> {
-    Ok(request)
-}
 
 /// The claims a hand-written interceptor typically decodes.
 #[derive(Debug, Clone, serde::Deserialize)]
