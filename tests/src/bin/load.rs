@@ -322,7 +322,8 @@ fn first_sight_tokens(alg: &Alg, rounds: usize, count: usize) -> Vec<Vec<AsciiMe
     all.chunks(count).map(<[_]>::to_vec).collect()
 }
 
-/// The validation `JwtAuthenticator` uses (issuer, audience; time claims checked after).
+/// A `jsonwebtoken` validation with the checks `JwtAuthenticator` makes (issuer, audience; the
+/// time claims it checks after decoding): the reference decode.
 fn mcp_auth_validation(algorithm: Algorithm) -> Validation {
     let mut validation = Validation::new(algorithm);
     validation.validate_exp = false;
@@ -333,9 +334,6 @@ fn mcp_auth_validation(algorithm: Algorithm) -> Validation {
     validation
 }
 
-/// The CPU cost of one `jsonwebtoken::decode` of `alg`'s tokens, in microseconds: the median of
-/// 9 batches over 16 distinct tokens shaped like the first-sight ones (signature checks of
-/// ECDSA and EdDSA vary from one signature to the next), with the validation mcp-auth uses.
 /// Spends `cpu` of this thread's CPU time.
 fn burn_cpu(cpu: Duration) {
     let start = thread_cpu_time();
@@ -354,6 +352,9 @@ fn median_difference(a: &[RunResult], b: &[RunResult]) -> f64 {
     median(&mut differences)
 }
 
+/// The CPU cost of one `jsonwebtoken::decode` of `alg`'s tokens, in microseconds: the median of
+/// 9 batches over 16 distinct tokens shaped like the first-sight ones (signature checks of
+/// ECDSA and EdDSA vary from one signature to the next), with the checks mcp-auth makes.
 fn raw_decode_micros(alg: &Alg) -> f64 {
     let tokens: Vec<String> = (0..16)
         .map(|i| token(alg, Some(&format!("decode-{i}"))))
