@@ -467,8 +467,11 @@ impl Expected {
     }
 }
 
-/// Selects aws-lc-rs as jsonwebtoken's crypto backend for the process, so a dependency graph
-/// that enables several backends never reaches jsonwebtoken's "no provider" panic.
+/// Selects aws-lc-rs as jsonwebtoken's crypto backend for the process, if none is selected yet.
+/// `verify` does not use it (it checks signatures with the keys it parsed itself), but the
+/// application's own jsonwebtoken calls beside mcp-auth (signing tokens in its tests, say) then
+/// never reach jsonwebtoken's "no provider" panic in a dependency graph that enables several
+/// backends, as they did not when `verify` used `jsonwebtoken::decode`.
 fn install_crypto_provider() {
     // An error means a provider is installed already, which is what we need.
     let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
