@@ -497,7 +497,8 @@ struct Variant {
     /// The name of the baseline its CPU is compared with, for first-sight runs.
     first_sight_of: Option<&'static str>,
     is_mcp_auth: bool,
-    channel: Channel,
+    /// Its server; every run connects anew (see `measure`).
+    addr: std::net::SocketAddr,
     tokens: Tokens,
 }
 
@@ -738,15 +739,51 @@ async fn run_variant(
     }
 }
 
+/// The pause between two runs.
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// The order of the variants' runs in `round`: a shuffle, the same in every process (an
+/// xorshift seeded by the round). A rotation kept each variant's predecessor the same in every
+/// round, and whatever a run leaves behind landed on the same next variant every time: plain
+/// tonic's stream, always run after the last unary variant, measured 2-5 % dearer than the
+/// same server behind an empty interceptor in every run.
+fn run_order(n: usize, round: usize) -> Vec<usize> {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (round as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// One run of `variant` on a connection of its own, made before the CPU clocks are read: a
+/// connection kept for every round carried its state (buffers, flow-control windows, where they
+/// sit in memory) from round to round, and one variant's connection could sit a few percent
+/// slow or fast for a whole run, which the median over rounds cannot see.
 fn measure(
     client_runtime: &tokio::runtime::Runtime,
     variant: &Variant,
     round: usize,
     options: &Options,
 ) -> Result<RunResult, String> {
+    let uri = format!("http://{}", variant.addr);
+    let channel = client_runtime
+        .block_on(
+            client_runtime
+                .spawn(async move { Channel::from_shared(uri).expect("a URI").connect().await }),
+        )
+        .expect("the connect task")
+        .map_err(|e| format!("{}: connecting: {e}", variant.name))?;
     let before = cpu_times();
     let task = client_runtime.spawn(run_variant(
-        variant.channel.clone(),
+        channel,
         variant.shape,
         variant.tokens.clone(),
         round,
@@ -1045,21 +1082,12 @@ fn main() {
                 .add_routes(router)
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
         );
-        let channel = client_runtime
-            .block_on(client_runtime.spawn(async move {
-                Channel::from_shared(format!("http://{addr}"))
-                    .expect("a URI")
-                    .connect()
-                    .await
-                    .expect("the benchmark server accepts")
-            }))
-            .expect("the connect task");
         variants.push(Variant {
             name,
             shape,
             first_sight_of,
             is_mcp_auth,
-            channel,
+            addr,
             tokens,
         });
     }
@@ -1068,10 +1096,10 @@ fn main() {
     let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds_total {
         let round_started = Instant::now();
-        // Rotate the order every round so no variant always runs first or last.
-        let n = variants.len();
-        for k in 0..n {
-            let index = (k + round) % n;
+        for index in run_order(variants.len(), round) {
+            // What the previous run left to clean up (its connection closing, its buffers
+            // freed) is done before this one's clocks are read.
+            std::thread::sleep(SETTLE);
             match measure(&client_runtime, &variants[index], round, &options) {
                 Ok(result) if round > 0 => results[index].push(result),
                 Ok(_) => {}
