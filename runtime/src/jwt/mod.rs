@@ -4,6 +4,11 @@
 //! from its key's is rejected, `none` is never accepted, and the header's `jku`, `x5u`, `jwk`
 //! and `x5c` are never used to find a key. `kid` is an opaque lookup key.
 //!
+//! A token is a compact JWS of exactly three segments. Its signature is checked with aws-lc-rs,
+//! with the key parsed once when it was loaded (not for every token, as `jsonwebtoken::decode`
+//! does), before any claim is read; then `iss` (one string), `aud` (a string or an array naming
+//! this server), the time claims and the claims' types. jsonwebtoken reads the keys (PEM, JWK).
+//!
 //! Keys come from the configuration ([`JwtKey`]: HMAC secrets, RSA, EC and Ed25519 public keys
 //! in PEM, single JWKs), from JWK set files, and from JWKS URLs that are fetched before the
 //! server starts, cached and refreshed in the background (see [`JwksOptions`]):
