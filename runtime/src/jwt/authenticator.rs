@@ -140,15 +140,27 @@ impl<C: Claims> JwtAuthenticator<C> {
         // RFC 7519 7.2: the header and the claims are UTF-8. serde_json skips the members a
         // type does not read without checking their UTF-8, so a signed token with invalid bytes
         // in an unknown member would pass; found by the `token_signed` fuzz target.
-        let utf8 = |bytes: &Vec<u8>| std::str::from_utf8(bytes).is_ok();
+        // Both are JSON objects (RFC 7515 §4, RFC 7519 §7.2): serde's derive would also read
+        // a struct from an array, member by member in order.
+        let object = |bytes: &Vec<u8>| {
+            std::str::from_utf8(bytes).is_ok() && bytes.trim_ascii_start().first() == Some(&b'{')
+        };
         let (Some(header_json), Some(claims_json)) = (
-            base64url(header_segment).filter(utf8),
-            base64url(claims_segment).filter(utf8),
+            base64url(header_segment).filter(object),
+            base64url(claims_segment).filter(object),
         ) else {
-            return Err(invalid("header or claims not base64url-encoded UTF-8"));
+            return Err(invalid(
+                "header or claims not a base64url-encoded UTF-8 JSON object",
+            ));
         };
         let header: JoseHeader<'_> =
             serde_json::from_slice(&header_json).map_err(|_| invalid("malformed header"))?;
+        // By its name only: the enum's derived form would also read `{"HS256": null}`.
+        let alg: Algorithm = header
+            .alg
+            .0
+            .parse()
+            .map_err(|_| invalid("unsupported alg"))?;
         if let Some(typ) = header.typ.as_deref() {
             // RFC 7515 §4.1.9: case-insensitive, `application/` may be left out.
             let typ = typ
@@ -164,14 +176,14 @@ impl<C: Claims> JwtAuthenticator<C> {
             return Err(invalid("unsupported crit header"));
         }
         self.keys.check_ttl(now);
-        let Some(found) = self.keys.find(header.kid.as_deref(), header.alg) else {
+        let Some(found) = self.keys.find(header.kid.as_deref(), alg) else {
             if header.kid.is_some() {
                 self.keys.unknown_kid(now);
             }
             return Err(invalid("no key for the token's kid and alg"));
         };
         let key = found.key();
-        if key.algorithm() != header.alg {
+        if key.algorithm() != alg {
             return Err(invalid("alg does not match the key's algorithm"));
         }
         // The signature, before anything in the claims is read. The key was parsed when it
@@ -426,27 +438,29 @@ struct Expected {
     audiences: Box<[String]>,
 }
 
-/// The JOSE header members `verify` reads (RFC 7515 §4.1). The others (`jwk`, `jku`, `x5u`,
-/// `x5c`, `cty`, ...) are never used, whatever they hold: the key comes from the configuration,
-/// never the token. A repeated member of these four is refused. (jsonwebtoken's `Header` would
-/// also copy every other member into a map of JSON values, for nothing here.)
+/// The JOSE header members `verify` reads (RFC 7515 §4.1), borrowed where the JSON has no
+/// escapes. The others (`jwk`, `jku`, `x5u`, `x5c`, `cty`, ...) are never used, whatever they
+/// hold: the key comes from the configuration, never the token. A repeated member of these four
+/// is refused. (jsonwebtoken's `Header` would also copy every other member into a map of JSON
+/// values, for nothing here.)
 #[derive(Deserialize)]
 struct JoseHeader<'a> {
-    alg: Algorithm,
     #[serde(borrow)]
-    typ: Option<Cow<'a, str>>,
+    alg: Borrowed<'a>,
     #[serde(borrow)]
-    kid: Option<Cow<'a, str>>,
+    typ: Option<Borrowed<'a>>,
+    #[serde(borrow)]
+    kid: Option<Borrowed<'a>>,
     /// Present (not `null`) means refused: no critical extension is understood here.
     crit: Option<serde::de::IgnoredAny>,
 }
 
-/// The registered claims `verify` checks against [`Expected`], read without copying where the
-/// JSON has no escapes. A duplicated member, or one of the wrong type, fails to deserialize.
+/// The registered claims `verify` checks against [`Expected`], borrowed where the JSON has no
+/// escapes. A duplicated member, or one of the wrong type, fails to deserialize.
 #[derive(Deserialize)]
 struct Registered<'a> {
     #[serde(borrow)]
-    iss: Option<Cow<'a, str>>,
+    iss: Option<Borrowed<'a>>,
     #[serde(borrow)]
     aud: Option<Audience<'a>>,
 }
@@ -457,9 +471,19 @@ enum Audience<'a> {
     Many(Vec<Borrowed<'a>>),
 }
 
-/// A string borrowed from the JSON where it has no escapes.
+/// A string borrowed from the JSON where it has no escapes. (`#[serde(borrow)]` borrows a
+/// `Cow<str>` field only when the field's type is the `Cow` itself, not an `Option` or a
+/// `Vec` of it.)
 #[derive(Deserialize)]
 struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl std::ops::Deref for Borrowed<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
 
 /// By its JSON type, where `#[serde(untagged)]` would copy the value into a buffer and try
 /// each shape in turn (a tenth of a first sight's claims checks).
@@ -506,7 +530,7 @@ impl Expected {
         let Some(iss) = registered.iss else {
             return Err(invalid("missing iss"));
         };
-        if !self.issuers.iter().any(|issuer| *issuer == iss) {
+        if !self.issuers.iter().any(|issuer| *issuer == *iss) {
             return Err(invalid("unexpected iss"));
         }
         let ours = |aud: &Cow<'_, str>| self.audiences.iter().any(|ours| *ours == *aud);
@@ -807,10 +831,29 @@ mod tests {
             r#"{"alg":"hs256"}"#,
             r#"{"typ":"JWT"}"#,
             r#"{"alg":"HS256","kid":7}"#,
-            r#"[{"alg":"HS256"}]"#,
+            // Not a JSON object: serde's derive would read the members in order from an array.
+            r#"["HS256",null,null,null]"#,
+            r#"["HS256"]"#,
+            r#"  ["HS256"]"#,
+            // The algorithm by its name only, not the enum's externally tagged form.
+            r#"{"alg":{"HS256":null}}"#,
         ] {
             assert!(invalid(raw(refused)), "accepted {refused}");
         }
+        assert!(
+            raw(r#" {"alg":"HS256"}"#).is_ok(),
+            "leading whitespace is JSON"
+        );
+    }
+
+    #[test]
+    fn the_claims_are_a_json_object() {
+        let auth = authenticator(JwtKey::hs256(SECRET));
+        let exp = NOW + 300;
+        let array = format!(r#"["alice","https://iss",{exp},null,null,"s",null,null,null]"#);
+        assert!(invalid(auth.verify(&hs_raw(&array), NOW)));
+        let object = format!(r#"{{"sub":"alice","iss":"https://iss","aud":"aud","exp":{exp}}}"#);
+        assert!(auth.verify(&hs_raw(&object), NOW).is_ok());
     }
 
     #[test]

@@ -11,6 +11,9 @@ use crate::jwt::jwk::{self, JwkRules};
 
 /// The smallest RSA modulus accepted, in bits (aws-lc refuses smaller ones at verification).
 const MIN_RSA_BITS: usize = 2048;
+/// The largest, in bits: aws-lc's JWS parameters (`RSA_*_2048_8192_*`) refuse larger ones at
+/// every verification, so such a key could never verify anything.
+const MAX_RSA_BITS: usize = 8192;
 
 /// A verification key pinned to one algorithm.
 ///
@@ -19,7 +22,7 @@ const MIN_RSA_BITS: usize = 2048;
 /// curve. A token whose header names another algorithm is refused; the header never chooses.
 ///
 /// Public keys are checked when they are made: the point must lie on the algorithm's curve,
-/// an RSA modulus must have at least 2048 bits, and a PEM must hold a public key, never a
+/// an RSA modulus must have 2048 to 8192 bits, and a PEM must hold a public key, never a
 /// private one.
 ///
 /// The key is parsed once, when it is made, into the form aws-lc verifies with (an HMAC key
@@ -331,6 +334,11 @@ fn check_rsa_modulus(modulus: &[u8]) -> Result<(), String> {
     if bits < MIN_RSA_BITS {
         return Err(format!(
             "RSA modulus of {bits} bits; at least {MIN_RSA_BITS} are required"
+        ));
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(format!(
+            "RSA modulus of {bits} bits; at most {MAX_RSA_BITS} can verify a JWS"
         ));
     }
     Ok(())
