@@ -453,3 +453,65 @@ fn every_algorithm_verifies_with_its_own_scheme_and_no_other() {
         }
     }
 }
+
+/// JWS ECDSA signatures are the fixed-width `r || s` (RFC 7518 §3.4): the same signature in
+/// ASN.1 DER, as TLS and X.509 carry it, is refused, for both curves.
+#[test]
+fn ecdsa_signatures_in_der_are_refused() {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{self as lc, EcdsaKeyPair, KeyPair as _};
+    for (rcgen_alg, der_alg, fixed_alg, alg) in [
+        (
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &lc::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &lc::ECDSA_P256_SHA256_FIXED_SIGNING,
+            Algorithm::ES256,
+        ),
+        (
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            &lc::ECDSA_P384_SHA384_ASN1_SIGNING,
+            &lc::ECDSA_P384_SHA384_FIXED_SIGNING,
+            Algorithm::ES384,
+        ),
+    ] {
+        let (key, _) = ec(rcgen_alg);
+        let pkcs8 = key.serialize_der();
+        let der_signer = EcdsaKeyPair::from_pkcs8(der_alg, &pkcs8).unwrap();
+        let fixed_signer = EcdsaKeyPair::from_pkcs8(fixed_alg, &pkcs8).unwrap();
+        assert_eq!(der_signer.public_key().as_ref(), key.public_key_raw());
+        let pem = key.public_key_pem();
+        let auth = authenticator(|b| b.key(JwtKey::ec_pem(pem.as_bytes(), alg).unwrap())).unwrap();
+        let header = b64(json!({"alg": alg, "typ": "JWT"}).to_string().as_bytes());
+        let signing_input = format!("{header}.{}", b64(claims().to_string().as_bytes()));
+        let sign = |signer: &EcdsaKeyPair| {
+            let signature = signer
+                .sign(&SystemRandom::new(), signing_input.as_bytes())
+                .unwrap();
+            format!("{signing_input}.{}", b64(signature.as_ref()))
+        };
+        assert!(
+            accepts(&auth, &sign(&fixed_signer)),
+            "{alg:?} r || s refused"
+        );
+        assert!(!accepts(&auth, &sign(&der_signer)), "{alg:?} DER accepted");
+    }
+}
+
+/// An RSA key must have 2048 to 8192 bits: aws-lc refuses others at every verification, so a
+/// key outside that range is refused when it is loaded rather than failing every call.
+#[test]
+fn rsa_moduli_outside_2048_to_8192_bits_are_refused_at_load() {
+    let jwk = |modulus_bytes: usize| {
+        let mut n = vec![0xC5; modulus_bytes];
+        n[modulus_bytes - 1] |= 1;
+        json!({"kty": "RSA", "alg": "RS256", "n": b64(&n), "e": "AQAB"}).to_string()
+    };
+    for (bytes, refused) in [(255, true), (256, false), (1024, false), (1025, true)] {
+        let result = JwtKey::from_jwk(&jwk(bytes));
+        assert_eq!(result.is_err(), refused, "{} bits", bytes * 8);
+        if let Err(error) = result {
+            let message = error.to_string();
+            assert!(message.contains("RSA modulus of"), "{message}");
+        }
+    }
+}
