@@ -98,7 +98,7 @@ impl JwtKey {
 
     /// An RSA public key in PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`) for
     /// `algorithm`: one of `RS256`, `RS384`, `RS512`, `PS256`, `PS384`, `PS512`. The modulus
-    /// must have at least 2048 bits.
+    /// must have 2048 to 8192 bits.
     pub fn rsa_pem(pem: &[u8], algorithm: Algorithm) -> Result<Self, ConfigError> {
         Self::from_pem(
             pem,
