@@ -467,7 +467,7 @@ struct Registered<'a> {
 
 /// `aud`: one string, or an array of strings (RFC 7519 §4.1.3).
 enum Audience<'a> {
-    One(Cow<'a, str>),
+    One(Borrowed<'a>),
     Many(Vec<Borrowed<'a>>),
 }
 
@@ -498,11 +498,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
             }
 
             fn visit_borrowed_str<E>(self, aud: &'de str) -> Result<Audience<'a>, E> {
-                Ok(Audience::One(Cow::Borrowed(aud)))
+                Ok(Audience::One(Borrowed(Cow::Borrowed(aud))))
             }
 
             fn visit_str<E>(self, aud: &str) -> Result<Audience<'a>, E> {
-                Ok(Audience::One(Cow::Owned(aud.to_owned())))
+                Ok(Audience::One(Borrowed(Cow::Owned(aud.to_owned()))))
             }
 
             fn visit_seq<S: serde::de::SeqAccess<'de>>(
@@ -533,11 +533,11 @@ impl Expected {
         if !self.issuers.iter().any(|issuer| *issuer == *iss) {
             return Err(invalid("unexpected iss"));
         }
-        let ours = |aud: &Cow<'_, str>| self.audiences.iter().any(|ours| *ours == *aud);
+        let ours = |aud: &Borrowed<'_>| self.audiences.iter().any(|ours| *ours == **aud);
         let named = match &registered.aud {
             None => return Err(invalid("missing aud")),
             Some(Audience::One(aud)) => ours(aud),
-            Some(Audience::Many(auds)) => auds.iter().any(|aud| ours(&aud.0)),
+            Some(Audience::Many(auds)) => auds.iter().any(ours),
         };
         if !named {
             return Err(invalid("aud does not name this server"));
