@@ -37,7 +37,7 @@ const ISSUER: &str = "https://issuer.bench";
 const AUDIENCE: &str = "mcp-bench";
 const SECRET: &[u8] = b"a benchmark secret of at least 32 bytes";
 /// Distinct tokens cycled by `decode`, `cold` and `first_sight`; the cache of `first_sight` holds
-/// fewer, so every call misses.
+/// far fewer, so at most 1.6 % of its calls can be answered by the cache (see above).
 const FIRST_SIGHT_POOL: usize = 1024;
 const FIRST_SIGHT_CACHE: usize = 16;
 
