@@ -14,6 +14,12 @@
 //! - a token is cached the second time it verifies, not the first: a seen-once filter (4,096
 //!   hashes, a few nanoseconds) keeps tokens used once from evicting the ones in use, so a
 //!   stream of one-shot tokens costs what it costs without the cache;
+//! - each thread keeps the last tokens it answered ([`RECENT_SLOTS`], by hash) in front of the
+//!   shared cache, so a token repeated on the same thread is answered without the shared cache's
+//!   lock (two atomic read-modify-writes) and probe; the whole token is compared there too, an
+//!   answer is never used at or past `exp`, and [`CachedAuthenticator::clear`] invalidates every
+//!   thread's (at most `RECENT_SLOTS` entries per thread outlive their eviction from the shared
+//!   cache, until the thread's slot is reused);
 //! - only successes are cached; a token that failed is verified again next time;
 //! - an entry is never used at or past the token's `exp` (the leeway the authenticator allows
 //!   for clock skew is not extended to cached entries);
@@ -26,6 +32,7 @@
 //! A token keeps working from the cache until `exp` even if its signing key is removed from the
 //! key set meanwhile, exactly as a JWT without a cache would on any replica that verified it.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::marker::PhantomData;
@@ -34,6 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Equivalent};
+use thread_local::ThreadLocal;
 
 use crate::authenticate::{
     Authentication, Authenticator, CallContext, Credential, DEFAULT_MAX_TOKEN_BYTES,
@@ -47,6 +55,10 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// How many tokens the seen-once filter remembers (by hash, one per slot).
 const SEEN_ONCE_SLOTS: usize = 4_096;
+
+/// How many verified tokens each thread keeps in front of the shared cache (by hash, one per
+/// slot).
+pub const RECENT_SLOTS: usize = 16;
 
 /// How many bytes at the end of a JWT (the end of its signature) the built-in JWT cache hashes.
 ///
@@ -113,13 +125,27 @@ impl<H> Equivalent<Key<H>> for Lookup<'_, H> {
     }
 }
 
+/// A token a thread answered from the shared cache, and the cache's generation before it looked.
+struct Recent<C> {
+    token: Box<[u8]>,
+    claims: Arc<C>,
+    generation: u64,
+}
+
+/// A thread's recent answers, one slot per hash.
+type RecentSlots<C> = RefCell<[Option<Recent<C>>; RECENT_SLOTS]>;
+
 /// The verified tokens themselves: claims by token, used until `exp`.
-pub(crate) struct VerifiedTokens<C, H> {
+pub(crate) struct VerifiedTokens<C: Send + Sync, H> {
     cache: Cache<Key<H>, Arc<C>>,
     /// Hashes of tokens that verified once and are not cached yet; a slot per hash, the latest
     /// token wins it.
     seen_once: Box<[AtomicU64]>,
     hasher: DefaultHashBuilder,
+    /// Each thread's recent answers from `cache`: a repeat on the same thread needs no lock.
+    recent: ThreadLocal<RecentSlots<C>>,
+    /// Counts `clear`s: a recent answer from an older generation is never used.
+    generation: AtomicU64,
 }
 
 impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
@@ -128,6 +154,8 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
             cache: Cache::new(capacity.max(1)),
             seen_once: (0..SEEN_ONCE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hasher: DefaultHashBuilder::default(),
+            recent: ThreadLocal::new(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -140,8 +168,33 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
     /// tokens that passed [`bearer_token`] and verified are in the cache, and only an equal
     /// one is answered.
     pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<C>> {
+        let slot = self.hasher.hash_one(Self::lookup(token)) as usize % RECENT_SLOTS;
+        // Read before the shared cache is: whatever `clear` removes from it after this read is
+        // remembered under this generation, which `clear` then ends.
+        let generation = self.generation.load(Ordering::Acquire);
+        let recent = self
+            .recent
+            .get_or(|| RefCell::new(std::array::from_fn(|_| None)));
+        // Never contended (one thread, no call out while borrowed); `try_` keeps it panic-free.
+        if let Ok(mut slots) = recent.try_borrow_mut()
+            && let Some(answer) = &slots[slot]
+            && answer.generation == generation
+            && *answer.token == *token
+        {
+            if now < answer.claims.expires_at() {
+                return Some(Arc::clone(&answer.claims));
+            }
+            slots[slot] = None;
+        }
         let claims = self.cache.get(&Self::lookup(token))?;
         if now < claims.expires_at() {
+            if let Ok(mut slots) = recent.try_borrow_mut() {
+                slots[slot] = Some(Recent {
+                    token: token.into(),
+                    claims: Arc::clone(&claims),
+                    generation,
+                });
+            }
             Some(claims)
         } else {
             self.cache.remove(&Self::lookup(token));
@@ -182,6 +235,9 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
 
     pub(crate) fn clear(&self) {
         self.cache.clear();
+        // After the shared cache is empty: a thread that read the old generation and then
+        // found an entry about to be cleared remembers it under the old generation.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         for slot in &self.seen_once {
             slot.store(0, Ordering::Relaxed);
         }
@@ -191,7 +247,7 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
 /// Wraps a bearer-token [`Authenticator`] with a bounded cache of verified tokens.
 /// [`JwtAuthenticator`](crate::jwt::JwtAuthenticator) has one built in; this is for your own
 /// token authenticators.
-pub struct CachedAuthenticator<A, C> {
+pub struct CachedAuthenticator<A, C: Send + Sync> {
     inner: A,
     tokens: VerifiedTokens<C, WholeToken>,
     max_token_bytes: usize,
@@ -401,6 +457,72 @@ mod tests {
         assert_eq!(claims("good-1000"), 1000);
         assert_eq!(claims("good-2000"), 2000);
         assert_eq!(cache.inner.0.load(Ordering::SeqCst), 4);
+    }
+
+    /// More cached tokens than a thread has recent slots, asked in turn: each answer is the
+    /// token's own, and none needs the inner authenticator.
+    #[test]
+    fn recent_slots_shared_by_many_tokens_answer_each_with_its_own_claims() {
+        let cache = CachedAuthenticator::new(Counting::default());
+        let exps: Vec<u64> = (1_000..1_000 + 8 * RECENT_SLOTS as u64).collect();
+        for exp in &exps {
+            assert!(call(&cache, &format!("good-{exp}"), 10));
+            assert!(call(&cache, &format!("good-{exp}"), 10));
+        }
+        let verified = cache.inner.0.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            for exp in exps.iter().chain(exps.iter().rev()) {
+                let claims = authenticate(&cache, &format!("good-{exp}"), 20)
+                    .unwrap()
+                    .claims;
+                assert_eq!(claims.expires_at(), *exp);
+            }
+        }
+        assert_eq!(cache.inner.0.load(Ordering::SeqCst), verified);
+    }
+
+    /// A thread's recent answer is dropped at `exp` like the shared cache's, and `clear` on
+    /// any thread ends every thread's.
+    #[test]
+    fn recent_answers_end_at_exp_and_with_clear_on_any_thread() {
+        let asked = |cache: &CachedAuthenticator<Counting, StandardClaims>| {
+            cache.inner.0.load(Ordering::SeqCst)
+        };
+        let cache = CachedAuthenticator::new(Counting::default());
+        for now in [10, 10, 20, 30, 99] {
+            assert!(call(&cache, "good-100", now));
+        }
+        assert_eq!(asked(&cache), 2, "answered from memory before exp");
+        assert!(call(&cache, "good-100", 100));
+        assert_eq!(asked(&cache), 3, "answered from memory at exp");
+
+        let cache = CachedAuthenticator::new(Counting::default());
+        let (to_worker, worker_inbox) = std::sync::mpsc::channel::<()>();
+        let (to_main, main_inbox) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let cache = &cache;
+            scope.spawn(move || {
+                // Verified twice (cached), then answered from the shared cache and remembered
+                // by this thread, then from this thread's memory.
+                for _ in 0..4 {
+                    assert!(call(&cache, "good-1000", 10));
+                }
+                to_main.send(()).unwrap();
+                worker_inbox.recv().unwrap();
+                assert!(call(&cache, "good-1000", 10));
+                to_main.send(()).unwrap();
+            });
+            main_inbox.recv().unwrap();
+            assert_eq!(asked(&cache), 2);
+            cache.clear();
+            to_worker.send(()).unwrap();
+            main_inbox.recv().unwrap();
+        });
+        assert_eq!(
+            asked(&cache),
+            3,
+            "the worker answered a cleared token from memory"
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 ///
 /// With a JWKS URL it owns a background task that refreshes the keys; dropping the
 /// authenticator ends it.
-pub struct JwtAuthenticator<C = StandardClaims> {
+pub struct JwtAuthenticator<C: Send + Sync = StandardClaims> {
     keys: KeyStore,
     /// The issuers and audiences accepted.
     expected: Expected,
@@ -50,7 +50,7 @@ pub struct JwtAuthenticator<C = StandardClaims> {
     _claims: PhantomData<fn() -> C>,
 }
 
-impl<C> fmt::Debug for JwtAuthenticator<C> {
+impl<C: Send + Sync> fmt::Debug for JwtAuthenticator<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthenticator")
             .field("keys", &self.keys)
