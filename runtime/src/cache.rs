@@ -505,15 +505,15 @@ mod tests {
                 // Verified twice (cached), then answered from the shared cache and remembered
                 // by this thread, then from this thread's memory.
                 for _ in 0..4 {
-                    assert!(call(&cache, "good-1000", 10));
+                    assert!(call(cache, "good-1000", 10));
                 }
                 to_main.send(()).unwrap();
                 worker_inbox.recv().unwrap();
-                assert!(call(&cache, "good-1000", 10));
+                assert!(call(cache, "good-1000", 10));
                 to_main.send(()).unwrap();
             });
             main_inbox.recv().unwrap();
-            assert_eq!(asked(&cache), 2);
+            assert_eq!(asked(cache), 2);
             cache.clear();
             to_worker.send(()).unwrap();
             main_inbox.recv().unwrap();
