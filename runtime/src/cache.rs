@@ -18,14 +18,19 @@
 //!   shared cache, so a token repeated on the same thread is answered without the shared cache's
 //!   lock (two atomic read-modify-writes) and probe; the whole token is compared there too, an
 //!   answer is never used at or past `exp`, and [`CachedAuthenticator::clear`] invalidates every
-//!   thread's (at most `RECENT_SLOTS` entries per thread outlive their eviction from the shared
-//!   cache, until the thread's slot is reused);
+//!   thread's. These answers are held apart from the shared cache's count: up to
+//!   `RECENT_SLOTS` tokens (of at most the maximum length) and their claims per thread that
+//!   used the cache outlive their eviction, or a `clear`, until the thread's slot is reused or
+//!   the cache is dropped (never answered after a `clear`). A token answered only from threads'
+//!   slots does not count as used in the shared cache's eviction, so under pressure it may be
+//!   evicted there and verified again when a thread's slot moves on;
 //! - only successes are cached; a token that failed is verified again next time;
 //! - an entry is never used at or past the token's `exp` (the leeway the authenticator allows
 //!   for clock skew is not extended to cached entries);
-//! - the cache holds at most `capacity` tokens (default 10,000) and evicts the least useful
+//! - the shared cache holds at most `capacity` tokens (default 10,000) and evicts the least useful
 //!   (quick_cache's CLOCK-Pro); memory stays bounded whatever callers send (at most `capacity`
-//!   tokens of at most the authenticator's maximum length, 8 KiB by default; about 6 MiB of
+//!   tokens of at most the authenticator's maximum length, 8 KiB by default, plus the threads'
+//!   `RECENT_SLOTS` each; about 6 MiB of
 //!   heap for 10,000 tokens of 280 bytes with [`StandardClaims`](crate::StandardClaims), more in
 //!   resident memory when the entries land among short-lived buffers: see BENCHMARKS.md).
 //!
@@ -175,7 +180,8 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
         let recent = self
             .recent
             .get_or(|| RefCell::new(std::array::from_fn(|_| None)));
-        // Never contended (one thread, no call out while borrowed); `try_` keeps it panic-free.
+        // Borrowed only here, on this thread (what runs meanwhile, `expires_at` and dropping a
+        // slot's claims, cannot reach it again); `try_` keeps that panic-free all the same.
         if let Ok(mut slots) = recent.try_borrow_mut()
             && let Some(answer) = &slots[slot]
             && answer.generation == generation
@@ -417,8 +423,11 @@ mod tests {
             tokens.insert(token, &claims(subject), 10);
         }
         assert_eq!(tokens.len(), 2);
-        assert_eq!(tokens.get(alice.as_bytes(), 20).unwrap().subject(), "alice");
-        assert_eq!(tokens.get(bob.as_bytes(), 20).unwrap().subject(), "bob");
+        // In turn, several times: the two share this thread's recent slot too.
+        for _ in 0..3 {
+            assert_eq!(tokens.get(alice.as_bytes(), 20).unwrap().subject(), "alice");
+            assert_eq!(tokens.get(bob.as_bytes(), 20).unwrap().subject(), "bob");
+        }
         assert!(tokens.get(format!("c.c.{end}").as_bytes(), 20).is_none());
         assert!(tokens.get(end.as_bytes(), 20).is_none());
     }
