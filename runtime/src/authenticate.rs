@@ -80,6 +80,7 @@ pub fn bearer_token(metadata: &MetadataMap, max_len: usize) -> Result<&str, Auth
 /// **not checked against the token grammar**: for looking up a cache of tokens that passed
 /// [`bearer_token`] (an equal token passed it too). `None` wherever [`bearer_token`] fails
 /// on the header's shape.
+#[inline]
 pub(crate) fn bearer_candidate(metadata: &MetadataMap, max_len: usize) -> Option<&[u8]> {
     authorization(metadata)
         .ok()
@@ -87,6 +88,7 @@ pub(crate) fn bearer_candidate(metadata: &MetadataMap, max_len: usize) -> Option
 }
 
 /// The call's one `authorization` value.
+#[inline]
 fn authorization(metadata: &MetadataMap) -> Result<&[u8], AuthError> {
     // By the standard header name: no parse of the name per call.
     let headers: &tonic::codegen::http::HeaderMap = metadata.as_ref();
@@ -105,6 +107,7 @@ fn authorization(metadata: &MetadataMap) -> Result<&[u8], AuthError> {
 }
 
 /// The token after a case-insensitive `Bearer ` scheme, if at most `max_len` bytes.
+#[inline]
 fn after_bearer(value: &[u8], max_len: usize) -> Option<&[u8]> {
     value
         .get(..7)

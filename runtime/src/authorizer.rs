@@ -88,6 +88,7 @@ impl Limits {
 
     /// Turns an outcome into a decision, applying the unavailable-store policy. A call let
     /// through while the limiter could not decide is audited as such, so an outage shows.
+    #[inline]
     pub(crate) fn decide(&self, outcome: RateOutcome, key: &RateKey<'_>) -> Result<(), AuthError> {
         match outcome {
             RateOutcome::Allowed => Ok(()),
@@ -662,6 +663,7 @@ fn peer_identity<T>(request: &Request<T>) -> String {
     }
 }
 
+#[inline]
 fn check_credentials(
     required: IdentityRequirement,
     token: bool,

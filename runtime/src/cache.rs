@@ -172,6 +172,7 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
     /// be any bytes ([`bearer_candidate`](crate::authenticate::bearer_candidate)): only
     /// tokens that passed [`bearer_token`] and verified are in the cache, and only an equal
     /// one is answered.
+    #[inline]
     pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<C>> {
         let slot = self.hasher.hash_one(Self::lookup(token)) as usize % RECENT_SLOTS;
         // Read before the shared cache is: whatever `clear` removes from it after this read is
@@ -211,6 +212,7 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
     /// The call's claims if its bearer token is in the cache and before its `exp`: found by
     /// the bytes after `Bearer ` ([`bearer_candidate`]), not checked against the token grammar
     /// again, as only an exact copy of a token that passed [`bearer_token`] is answered.
+    #[inline]
     pub(crate) fn answer(&self, call: &CallContext<'_>, max_token_bytes: usize) -> Option<Arc<C>> {
         let token = bearer_candidate(call.metadata, max_token_bytes)?;
         self.get(token, call.now)
