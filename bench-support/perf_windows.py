@@ -7,21 +7,25 @@ runs apart by what their samples contain, and compares two kinds of run symbol b
 call. It is how BENCHMARKS.md ("Findings") attributes end-to-end server CPU to mcp-auth's own
 code (cached tokens) and to the kernel (first sight).
 
-    perf record -e cpu-clock -F 10000 -o perf.data \\
-        ./target/release/load --rounds 15 --only "seen before ES256"
+    perf record -e cpu-clock -F 10000 -o perf.data ./target/release/load --rounds 15 \\
+        --only "seen before ES256" --only "empty interceptor"
     perf script -i perf.data --comm load-server -F comm,tid,time,ip,sym,dso > samples.txt
     python3 bench-support/perf_windows.py cached samples.txt
+    python3 bench-support/perf_windows.py cached samples.txt --against empty-interceptor
 
     perf record -e cpu-clock -F 10000 -o perf.data \\
         ./target/release/load --rounds 7 --only "first sight ES256"
     perf script -i perf.data --comm load-server -F comm,tid,time,ip,sym,dso > samples.txt
     python3 bench-support/perf_windows.py first-sight samples.txt --calls 2000 --hz 10000
 
-`cached`: runs holding mcp-auth's symbols against plain tonic's runs with the same ES256 token
-(told from the RS256 token's runs by the share of HPACK Huffman decoding, the token being sent
-whole on every call). Both are normalized by their Huffman samples, which cost the same per call
-for the same token: the columns are samples per 1,000 Huffman samples, and the first line says
-what share of plain tonic's per-call total mcp-auth's own symbols take.
+`cached`: runs holding mcp-auth's symbols (`--variant`; or tonic's interceptor's, with
+`--only "empty interceptor"`) against plain tonic's runs with the same ES256 token (`--against`;
+told from the RS256 token's runs by the share of HPACK Huffman decoding, the token being sent
+whole on every call) or against the empty interceptor's runs. Both are normalized by their
+Huffman samples, which cost the same per call for the same token: the columns are samples per
+1,000 Huffman samples. The first line nets the symbols only one side runs (its own code, and
+generic code named after its service type) against those only the other side runs, as a share
+of the baseline's per-call total: the difference that shared code's noise does not blur.
 
 `first-sight`: every such run makes exactly `--calls` calls, so samples convert to microseconds
 per call. Runs are told apart by the ECDSA code (`ecp_nistz256`), jsonwebtoken's symbols and the
@@ -71,33 +75,43 @@ def diff(a, a_norm, b, b_norm, top):
         print("%+9.2f %9.2f %9.2f  %s" % (row[0], row[1], row[2], row[3][:120]))
 
 
-def cached(path, top):
-    mcp, plain = collections.Counter(), collections.Counter()
+MARKERS = {
+    "mcp-auth": ("mcp_auth::", "AuthorizedStreams"),
+    "empty-interceptor": ("InterceptedService",),
+}
+
+
+def cached(path, top, variant, against):
+    """Per-call symbol costs of `variant`'s runs against `against`'s (or plain tonic's)."""
+    groups = collections.defaultdict(collections.Counter)
     for _, _, counter in runs(path, 0.2):
         n = sum(counter.values())
         huffman = share(counter, "huffman") / n
         if huffman < 0.02:
             continue  # a stream run
-        if share(counter, "mcp_auth::") + share(counter, "AuthorizedStreams") > 10:
-            mcp.update(counter)
-        elif huffman < 0.085:
-            plain.update(counter)  # the ES256 token (the RS256 token's runs decode more)
-    hm, hp = share(mcp, "huffman"), share(plain, "huffman")
-    if not hm or not hp:
-        sys.exit("no mcp-auth or plain tonic runs found")
-    total = sum(plain.values()) * 1000 / hp
-    own = sum(
-        v
-        for (symbol, dso), v in mcp.items()
-        if plain[(symbol, dso)] == 0
-        and any(k in symbol for k in ("mcp_auth::", "quick_cache", "foldhash"))
-    ) * 1000 / hm
+        kinds = [k for k, marker in MARKERS.items() if sum(share(counter, m) for m in marker) > 2]
+        if len(kinds) == 1:
+            groups[kinds[0]].update(counter)
+        elif not kinds and huffman < 0.085:
+            groups["plain"].update(counter)  # the ES256 token (the RS256 token's decode more)
+    this, base = groups[variant], groups[against]
+    h_this, h_base = share(this, "huffman"), share(base, "huffman")
+    if not h_this or not h_base:
+        sys.exit("no %s runs, or no %s runs, found (see `load --only`)" % (variant, against))
+    per_this, per_base = 1000 / h_this, 1000 / h_base
+    total = sum(base.values()) * per_base
+    # Symbols only one side has (its own code, and generic code named after its service type),
+    # net of those only the other side has: what one variant runs that the other does not.
+    only_this = sum(v for key, v in this.items() if base[key] == 0) * per_this
+    only_base = sum(v for key, v in base.items() if this[key] == 0) * per_base
     print(
-        "per 1,000 Huffman samples: mcp-auth runs %.0f, plain tonic %.0f; mcp-auth's own symbols "
-        "%.1f (%.2f %% of plain's per-call total)" % (sum(mcp.values()) * 1000 / hm, total, own, 100 * own / total)
+        "per 1,000 Huffman samples: %s %.0f, %s %.0f in all; symbols only %s runs %.1f, only %s "
+        "runs %.1f: net %+.1f (%+.2f %% of %s's per-call total)"
+        % (variant, sum(this.values()) * per_this, against, total, variant, only_this, against,
+           only_base, only_this - only_base, 100 * (only_this - only_base) / total, against)
     )
-    print("  change  mcp-auth     plain  symbol")
-    diff(mcp, 1000 / hm, plain, 1000 / hp, top)
+    print("  change  %8s  %8s  symbol" % (variant[:8], against[:8]))
+    diff(this, per_this, base, per_base, top)
 
 
 def first_sight(path, calls, hz, top):
@@ -146,9 +160,16 @@ def main():
     parser.add_argument("--calls", type=int, default=2000, help="calls per first-sight run (load's --first-sight-calls)")
     parser.add_argument("--hz", type=float, default=10000, help="perf record's -F")
     parser.add_argument("--top", type=int, default=30, help="symbols to list")
+    parser.add_argument("--variant", choices=sorted(MARKERS), default="mcp-auth", help="cached: the runs measured")
+    parser.add_argument(
+        "--against",
+        choices=["plain"] + sorted(MARKERS),
+        default="plain",
+        help="cached: the runs they are compared with (`load --only` must have run both)",
+    )
     args = parser.parse_args()
     if args.mode == "cached":
-        cached(args.samples, args.top)
+        cached(args.samples, args.top, args.variant, args.against)
     else:
         first_sight(args.samples, args.calls, args.hz, args.top)
 
