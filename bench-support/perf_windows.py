@@ -169,6 +169,8 @@ def main():
     )
     args = parser.parse_args()
     if args.mode == "cached":
+        if args.variant == args.against:
+            sys.exit("--variant and --against name the same runs")
         cached(args.samples, args.top, args.variant, args.against)
     else:
         first_sight(args.samples, args.calls, args.hz, args.top)
