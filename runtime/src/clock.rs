@@ -120,20 +120,24 @@ mod coarse {
 
     /// `reading`'s second if it is at least `margin` before the next one.
     pub(super) fn second(reading: Timespec, margin: i64) -> Option<u64> {
-        // `tv_nsec` is a `c_long` on some targets.
-        #[allow(clippy::useless_conversion)]
-        let nanos = i64::from(reading.tv_nsec);
-        if (0..NANOS_PER_SEC - margin).contains(&nanos) {
+        if (0..NANOS_PER_SEC - margin).contains(&subsec_nanos(&reading)) {
             u64::try_from(reading.tv_sec).ok()
         } else {
             None
         }
     }
 
+    /// `span` in nanoseconds.
     fn nanos(span: Timespec) -> Option<i64> {
-        #[allow(clippy::useless_conversion)]
-        let nanos = i64::from(span.tv_nsec);
-        span.tv_sec.checked_mul(NANOS_PER_SEC)?.checked_add(nanos)
+        span.tv_sec
+            .checked_mul(NANOS_PER_SEC)?
+            .checked_add(subsec_nanos(&span))
+    }
+
+    /// `tv_nsec` as an `i64` (it is a `c_long` on some targets).
+    #[allow(clippy::useless_conversion)]
+    fn subsec_nanos(time: &Timespec) -> i64 {
+        i64::from(time.tv_nsec)
     }
 }
 
