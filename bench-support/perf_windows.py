@@ -136,18 +136,21 @@ def first_sight(path, calls, hz, top):
         sys.exit("no plain tonic first-sight runs found")
     micros = 1e6 / hz / calls
     base = groups["plain"]
+
+    def by_dso(kind):
+        split = collections.Counter()
+        for (_, dso), v in groups[kind].items():
+            split["kernel" if "kernel" in dso else "user"] += v * micros / count[kind]
+        return split
+
+    plain_dso = by_dso("plain")
     for kind in ("mcp-auth", "interceptor", "burning interceptor"):
         if not count[kind]:
             continue
-        by_dso = collections.Counter()
-        for (symbol, dso), v in groups[kind].items():
-            by_dso["kernel" if "kernel" in dso else "user"] += v * micros / count[kind]
-        plain_dso = collections.Counter()
-        for (symbol, dso), v in base.items():
-            plain_dso["kernel" if "kernel" in dso else "user"] += v * micros / count["plain"]
+        this_dso = by_dso(kind)
         print(
             "== %s: %d runs, µs per call: user %.1f (plain %.1f), kernel %.1f (plain %.1f)"
-            % (kind, count[kind], by_dso["user"], plain_dso["user"], by_dso["kernel"], plain_dso["kernel"])
+            % (kind, count[kind], this_dso["user"], plain_dso["user"], this_dso["kernel"], plain_dso["kernel"])
         )
         print("  change      this     plain  symbol")
         diff(groups[kind], micros / count[kind], base, micros / count["plain"], top)
