@@ -18,12 +18,15 @@
 //! The server and the client each run on their own single-worker tokio runtime, and the CPU
 //! time of each side is read per thread from `/proc/self/task/*/schedstat`, so "server CPU per
 //! call" is the server's alone although the client shares the process (see BENCHMARKS.md).
+//! While a run is measured the client's worker never sleeps (it polls its sockets between
+//! yields): on loopback, a response sent to a sleeping client would charge the server for
+//! waking it, which on a network the client's machine pays (`--sleeping-client` to compare).
 //! Every run is bounded by a call count and a duration, and the whole benchmark stops by itself.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -120,6 +123,7 @@ struct Options {
     max_messages: usize,
     concurrency: usize,
     first_sight_concurrency: usize,
+    spinning_client: bool,
     only: Vec<String>,
 }
 
@@ -133,6 +137,7 @@ impl Default for Options {
             max_messages: 1_000_000,
             concurrency: 16,
             first_sight_concurrency: 16,
+            spinning_client: true,
             only: Vec::new(),
         }
     }
@@ -151,6 +156,9 @@ options:
   --first-sight-concurrency N
                          first-sight calls in flight (default 16; 1 makes every server handle
                          each call alone, which does not make server CPU additive: BENCHMARKS.md)
+  --sleeping-client      let the client's thread sleep while it waits for responses: every
+                         response the server sends on loopback then pays for waking it, 10-20 µs
+                         a call on these VMs when calls are slow (BENCHMARKS.md, \"The client\")
   --quick                3 rounds of 0.25 s, 500 first-sight calls: a smoke run
   --only TEXT            run only the variants whose name contains TEXT (repeatable; the
                          plain tonic baselines, one per token, always run), e.g. to profile one of them
@@ -194,6 +202,7 @@ fn parse_options() -> Result<Options, String> {
                 )?
             }
             "--only" => options.only.push(value("--only")?),
+            "--sleeping-client" => options.spinning_client = false,
             "--quick" => {
                 options.rounds = 3;
                 options.run_time = Duration::from_millis(250);
@@ -782,6 +791,20 @@ fn measure(
         )
         .expect("the connect task")
         .map_err(|e| format!("{}: connecting: {e}", variant.name))?;
+    // On loopback the sender's `write` runs the receiver's TCP receive path and wakes the
+    // receiver's thread if it sleeps: a sleeping client makes every response the server sends
+    // pay for waking it (an inter-processor interrupt, 10-20 µs on a VM), which on a network
+    // the client's machine would pay. A client whose worker never parks (it polls its sockets
+    // between yields) is never woken, so server CPU is the server's work. See BENCHMARKS.md.
+    let spinning = Arc::new(AtomicBool::new(options.spinning_client));
+    let spinner = client_runtime.spawn({
+        let spinning = Arc::clone(&spinning);
+        async move {
+            while spinning.load(Ordering::Relaxed) {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
     let before = cpu_times();
     let task = client_runtime.spawn(run_variant(
         channel,
@@ -795,6 +818,8 @@ fn measure(
         .expect("the run task")
         .map_err(|status| format!("{}: {status}", variant.name))?;
     let after = cpu_times();
+    spinning.store(false, Ordering::Relaxed);
+    client_runtime.block_on(spinner).expect("the spinner");
     if calls == 0 {
         return Err(format!("{}: no call completed", variant.name));
     }
@@ -840,7 +865,7 @@ fn load_average() -> String {
 }
 
 fn main() {
-    let options = match parse_options() {
+    let mut options = match parse_options() {
         Ok(options) => options,
         Err(message) => {
             eprintln!("{message}");
@@ -850,10 +875,15 @@ fn main() {
     let started = Instant::now();
     let algs = algorithms();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 && options.spinning_client {
+        // A spinning client would take the server's only core half the time.
+        eprintln!("load: one core: the client sleeps between responses (--sleeping-client)");
+        options.spinning_client = false;
+    }
     println!(
         "load: {} measured rounds (+1 warm-up), runs of {:.2} s / {} calls / {} stream messages, \
-         {} unary calls in flight, {} first-sight calls per run, {} at a time; {} cores, \
-         load average {}",
+         {} unary calls in flight, {} first-sight calls per run, {} at a time, {} client; \
+         {} cores, load average {}",
         options.rounds,
         options.run_time.as_secs_f64(),
         options.max_calls,
@@ -861,6 +891,11 @@ fn main() {
         options.concurrency,
         options.first_sight_calls,
         options.first_sight_concurrency,
+        if options.spinning_client {
+            "spinning"
+        } else {
+            "sleeping"
+        },
         cores,
         load_average(),
     );
@@ -1095,6 +1130,12 @@ fn main() {
 
     // results[variant][round]
     let mut results: Vec<Vec<RunResult>> = vec![Vec::new(); variants.len()];
+    // The decode alone again in every round, after its runs: the host's speed drifts by a few
+    // percent over a run, so first sight is judged against the decode round by round.
+    let mut decode_rounds: BTreeMap<&str, Vec<f64>> = first_sight
+        .iter()
+        .map(|(name, _)| (*name, Vec::new()))
+        .collect();
     for round in 0..rounds_total {
         let round_started = Instant::now();
         for index in run_order(variants.len(), round) {
@@ -1108,6 +1149,12 @@ fn main() {
                     eprintln!("load: run failed: {message}");
                     std::process::exit(1);
                 }
+            }
+        }
+        if round > 0 {
+            for (name, micros) in &mut decode_rounds {
+                std::thread::sleep(SETTLE);
+                micros.push(raw_decode_micros(alg(name)));
             }
         }
         let label = if round == 0 {
@@ -1125,7 +1172,7 @@ fn main() {
 
     print!(
         "{}",
-        report(&variants, &results, &decode_micros, options.rounds)
+        report(&variants, &results, &decode_rounds, options.rounds)
     );
     println!(
         "total {:.0} s; load average at the end {}",
@@ -1147,7 +1194,7 @@ enum Ratio {
 fn report(
     variants: &[Variant],
     results: &[Vec<RunResult>],
-    decode_micros: &BTreeMap<&str, f64>,
+    decode_rounds: &BTreeMap<&str, Vec<f64>>,
     rounds: usize,
 ) -> String {
     let mut out = String::new();
@@ -1250,14 +1297,23 @@ fn report(
         let Some(plain) = position(Shape::Unary, &format!("plain, first sight {alg}")) else {
             continue;
         };
-        let mut added: Vec<f64> = results[index]
+        let per_round: Vec<f64> = results[index]
             .iter()
             .zip(&results[plain])
             .map(|(r, p)| r.server_cpu_micros - p.server_cpu_micros)
             .collect();
-        let (lo, hi) = min_max(&added);
-        let added = median(&mut added);
-        let decode = decode_micros.get(alg).copied().unwrap_or(f64::NAN);
+        let (lo, hi) = min_max(&per_round);
+        let added = median(&mut per_round.clone());
+        // The decode alone of the same round, and what the variant adds beyond it, round by
+        // round: the verdict on the decode alone is that median surplus.
+        let (decode, surplus) = match decode_rounds.get(alg) {
+            Some(decodes) if decodes.len() == per_round.len() => {
+                let mut surplus: Vec<f64> =
+                    per_round.iter().zip(decodes).map(|(a, d)| a - d).collect();
+                (median(&mut decodes.clone()), median(&mut surplus))
+            }
+            _ => (f64::NAN, f64::NAN),
+        };
         // The same decode inside the server: a hand-written verify interceptor given the same
         // new tokens, over plain tonic given them, round by round; where that variant did not
         // run, the interceptor given one token over the empty interceptor.
@@ -1298,10 +1354,14 @@ fn report(
         let _ = writeln!(
             out,
             "  unary {:<28} adds {added:6.2} µs server CPU per call ({lo:.2}-{hi:.2}); decode + 5 µs:\n      \
-             decode alone {}; that CPU burnt inside the server {}; \
-             the interceptor's decode of the same tokens {}",
+             decode alone {decode:.2} (each round's), {surplus:+.2} beyond it round by round ({}); \
+             that CPU burnt inside the server {}; the interceptor's decode of the same tokens {}",
             variant.name.trim_start_matches("mcp-auth, "),
-            judge(decode),
+            if surplus.is_nan() {
+                "n/a"
+            } else {
+                verdict(surplus <= 5.0)
+            },
             judge(burnt),
             judge(in_server),
         );
