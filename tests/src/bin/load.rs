@@ -1282,9 +1282,23 @@ fn report(
     for (index, variant) in variants.iter().enumerate() {
         if variant.shape == Shape::Unary && variant.is_mcp_auth && variant.first_sight_of.is_none()
         {
+            // The same comparison paired: each round's ratio over the empty interceptor's in
+            // that round, so the host's drift from round to round cancels out.
+            let paired = empty.map_or(String::new(), |empty| {
+                let mut over: Vec<f64> = ratios(index, Ratio::ServerCpu)
+                    .iter()
+                    .zip(ratios(empty, Ratio::ServerCpu))
+                    .map(|(variant, empty)| variant / empty)
+                    .collect();
+                let (lo, hi) = min_max(&over);
+                format!(
+                    "\n      server CPU over the empty interceptor's, round by round: {:.3}x ({lo:.2}-{hi:.2})",
+                    median(&mut over)
+                )
+            });
             let _ = writeln!(
                 out,
-                "  unary {:<34} >= 0.97x and >= empty interceptor; calls/s {}",
+                "  unary {:<34} >= 0.97x and >= empty interceptor; calls/s {}{paired}",
                 variant.name.trim_start_matches("mcp-auth, "),
                 both(index, empty).replacen(" | ", "; server CPU ", 1),
             );
