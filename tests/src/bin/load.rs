@@ -157,8 +157,9 @@ options:
                          first-sight calls in flight (default 16; 1 makes every server handle
                          each call alone, which does not make server CPU additive: BENCHMARKS.md)
   --sleeping-client      let the client's thread sleep while it waits for responses: every
-                         response the server sends on loopback then pays for waking it, 10-20 µs
-                         a call on these VMs when calls are slow (BENCHMARKS.md, \"The client\")
+                         response the server sends on loopback then pays for waking it, 13 µs
+                         a call on this VM when calls are slow (BENCHMARKS.md, \"How the load
+                         benchmark measures\")
   --quick                3 rounds of 0.25 s, 500 first-sight calls: a smoke run
   --only TEXT            run only the variants whose name contains TEXT (repeatable; the
                          plain tonic baselines, one per token, always run), e.g. to profile one of them
@@ -793,9 +794,9 @@ fn measure(
         .map_err(|e| format!("{}: connecting: {e}", variant.name))?;
     // On loopback the sender's `write` runs the receiver's TCP receive path and wakes the
     // receiver's thread if it sleeps: a sleeping client makes every response the server sends
-    // pay for waking it (an inter-processor interrupt, 10-20 µs on a VM), which on a network
-    // the client's machine would pay. A client whose worker never parks (it polls its sockets
-    // between yields) is never woken, so server CPU is the server's work. See BENCHMARKS.md.
+    // pay for waking it (an inter-processor interrupt, 13 µs a call on this VM), which on a
+    // network the client's machine would pay. A client whose worker never parks (it polls its
+    // sockets between yields) is never woken, so server CPU is the server's work (BENCHMARKS.md).
     let spinning = Arc::new(AtomicBool::new(options.spinning_client));
     let spinner = client_runtime.spawn({
         let spinning = Arc::clone(&spinning);
