@@ -814,13 +814,12 @@ fn measure(
         round,
         options.clone(),
     ));
-    let (calls, elapsed, mut latencies) = client_runtime
-        .block_on(task)
-        .expect("the run task")
-        .map_err(|status| format!("{}: {status}", variant.name))?;
+    let run = client_runtime.block_on(task).expect("the run task");
     let after = cpu_times();
     spinning.store(false, Ordering::Relaxed);
     client_runtime.block_on(spinner).expect("the spinner");
+    let (calls, elapsed, mut latencies) =
+        run.map_err(|status| format!("{}: {status}", variant.name))?;
     if calls == 0 {
         return Err(format!("{}: no call completed", variant.name));
     }
