@@ -139,22 +139,24 @@ impl<C: Claims> JwtAuthenticator<C> {
         };
         // RFC 7519 7.2: the header and the claims are UTF-8. serde_json skips the members a
         // type does not read without checking their UTF-8, so a signed token with invalid bytes
-        // in an unknown member would pass; found by the `token_signed` fuzz target.
+        // in an unknown member would pass; found by the `token_signed` fuzz target. Checked
+        // once, whole; serde_json then reads a `&str` without checking each string again.
         // Both are JSON objects (RFC 7515 §4, RFC 7519 §7.2): serde's derive would also read
         // a struct from an array, member by member in order.
-        let object = |bytes: &Vec<u8>| {
-            std::str::from_utf8(bytes).is_ok() && bytes.trim_ascii_start().first() == Some(&b'{')
+        let object = |segment: &str| {
+            base64url(segment)
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .filter(|json| json.trim_ascii_start().starts_with('{'))
         };
-        let (Some(header_json), Some(claims_json)) = (
-            base64url(header_segment).filter(object),
-            base64url(claims_segment).filter(object),
-        ) else {
+        let (Some(header_json), Some(claims_json)) =
+            (object(header_segment), object(claims_segment))
+        else {
             return Err(invalid(
                 "header or claims not a base64url-encoded UTF-8 JSON object",
             ));
         };
         let header: JoseHeader<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| invalid("malformed header"))?;
+            serde_json::from_str(&header_json).map_err(|_| invalid("malformed header"))?;
         // By its name only: the enum's derived form would also read `{"HS256": null}`.
         let alg: Algorithm = header
             .alg
@@ -197,7 +199,7 @@ impl<C: Claims> JwtAuthenticator<C> {
         }
         self.expected.check(&claims_json)?;
         // The error's category and place, never the values it quotes.
-        let claims: C = serde_json::from_slice(&claims_json).map_err(|e| {
+        let claims: C = serde_json::from_str(&claims_json).map_err(|e| {
             AuthError::InvalidToken(format!(
                 "claims: {:?} error at column {}",
                 e.classify(),
@@ -523,10 +525,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
 impl Expected {
     /// `iss` must be one of the issuers (a single string: RFC 7519 §4.1.1), and `aud` must
     /// name one of the audiences (RFC 7519 §4.1.3). Both are required.
-    fn check(&self, claims_json: &[u8]) -> Result<(), AuthError> {
+    fn check(&self, claims_json: &str) -> Result<(), AuthError> {
         let invalid = |what: &str| AuthError::InvalidToken(what.to_owned());
         let registered: Registered<'_> =
-            serde_json::from_slice(claims_json).map_err(|_| invalid("malformed iss or aud"))?;
+            serde_json::from_str(claims_json).map_err(|_| invalid("malformed iss or aud"))?;
         let Some(iss) = registered.iss else {
             return Err(invalid("missing iss"));
         };
@@ -844,6 +846,41 @@ mod tests {
             raw(r#" {"alg":"HS256"}"#).is_ok(),
             "leading whitespace is JSON"
         );
+    }
+
+    /// An HS256 token over a header and claims given as raw bytes.
+    fn hs_bytes(header: &[u8], claims: &[u8]) -> String {
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let key = EncodingKey::from_secret(SECRET);
+        let signature =
+            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{signing_input}.{signature}")
+    }
+
+    #[test]
+    fn the_header_and_the_claims_are_utf8_even_where_nothing_reads_them() {
+        let auth = authenticator(JwtKey::hs256(SECRET));
+        let exp = NOW + 300;
+        // An unread member `x` holding `extra` in each.
+        let header = |extra: &[u8]| [br#"{"alg":"HS256","x":""#.as_slice(), extra, b"\"}"].concat();
+        let claims = |sub: &str, extra: &[u8]| {
+            let head =
+                format!(r#"{{"sub":"{sub}","iss":"https://iss","aud":"aud","exp":{exp},"x":""#);
+            [head.as_bytes(), extra, b"\"}"].concat()
+        };
+        let token = hs_bytes(&header("é".as_bytes()), &claims("José", "ü".as_bytes()));
+        assert_eq!(auth.verify(&token, NOW).unwrap().subject(), "José");
+        // A lone continuation byte, an overlong `/`, a surrogate, a truncated sequence.
+        for bad in [&b"\x80"[..], b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82"] {
+            let in_claims = hs_bytes(&header(b""), &claims("alice", bad));
+            assert!(invalid(auth.verify(&in_claims, NOW)), "claims with {bad:?}");
+            let in_header = hs_bytes(&header(bad), &claims("alice", b""));
+            assert!(invalid(auth.verify(&in_header, NOW)), "header with {bad:?}");
+        }
     }
 
     #[test]
