@@ -19,8 +19,9 @@
 //! time of each side is read per thread from `/proc/self/task/*/schedstat`, so "server CPU per
 //! call" is the server's alone although the client shares the process (see BENCHMARKS.md).
 //! While a run is measured the client's worker never sleeps (it polls its sockets between
-//! yields): on loopback, a response sent to a sleeping client would charge the server for
-//! waking it, which on a network the client's machine pays (`--sleeping-client` to compare).
+//! yields; on one core it sleeps, as with `--sleeping-client`): on loopback, a response sent to
+//! a sleeping client would charge the server for waking it, which on a network the client's
+//! machine pays. The client's CPU per call therefore includes its polling.
 //! Every run is bounded by a call count and a duration, and the whole benchmark stops by itself.
 
 use std::collections::BTreeMap;
@@ -157,9 +158,9 @@ options:
                          first-sight calls in flight (default 16; 1 makes every server handle
                          each call alone, which does not make server CPU additive: BENCHMARKS.md)
   --sleeping-client      let the client's thread sleep while it waits for responses: every
-                         response the server sends on loopback then pays for waking it, 13 µs
-                         a call on this VM when calls are slow (BENCHMARKS.md, \"How the load
-                         benchmark measures\")
+                         response the server sends on loopback then pays for waking it (13 µs
+                         a call on the VM in BENCHMARKS.md when calls are slow; see \"How the
+                         load benchmark measures\")
   --quick                3 rounds of 0.25 s, 500 first-sight calls: a smoke run
   --only TEXT            run only the variants whose name contains TEXT (repeatable; the
                          plain tonic baselines, one per token, always run), e.g. to profile one of them
@@ -794,9 +795,10 @@ fn measure(
         .map_err(|e| format!("{}: connecting: {e}", variant.name))?;
     // On loopback the sender's `write` runs the receiver's TCP receive path and wakes the
     // receiver's thread if it sleeps: a sleeping client makes every response the server sends
-    // pay for waking it (an inter-processor interrupt, 13 µs a call on this VM), which on a
-    // network the client's machine would pay. A client whose worker never parks (it polls its
-    // sockets between yields) is never woken, so server CPU is the server's work (BENCHMARKS.md).
+    // pay for waking it (an inter-processor interrupt, 13 µs a call on the benchmarks' VM),
+    // which on a network the client's machine would pay. A client whose worker never parks (it
+    // polls its sockets between yields) is never woken, so server CPU is the server's work
+    // (BENCHMARKS.md).
     let spinning = Arc::new(AtomicBool::new(options.spinning_client));
     let spinner = client_runtime.spawn({
         let spinning = Arc::clone(&spinning);
@@ -1106,7 +1108,8 @@ fn main() {
         true,
     ));
 
-    specs.retain(|(name, ..)| wanted(name));
+    // Every first-sight variant's baseline, plain tonic given the same new tokens, runs too.
+    specs.retain(|(name, ..)| wanted(name) || name.starts_with("plain, first sight "));
     let mut variants = Vec::new();
     for (name, shape, router, tokens, first_sight_of, is_mcp_auth) in specs {
         let listener = server_runtime
@@ -1292,7 +1295,8 @@ fn report(
                     .collect();
                 let (lo, hi) = min_max(&over);
                 format!(
-                    "\n      server CPU over the empty interceptor's, round by round: {:.3}x ({lo:.2}-{hi:.2})",
+                    "\n      server CPU ratio to the empty interceptor, round by round (above 1: \
+                     cheaper than it): {:.3}x ({lo:.2}-{hi:.2})",
                     median(&mut over)
                 )
             });
