@@ -1116,10 +1116,15 @@ fn main() {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("a loopback port");
         let addr = listener.local_addr().expect("a bound address");
+        // TCP_NODELAY on the accepted sockets, as `Server::serve` and mcp-auth's
+        // `HardenedServer::bind` set it: without it a response written in more than one piece
+        // waited for the client's delayed ACK (40 ms) whenever few calls were in flight.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         server_runtime.spawn(
             Server::builder()
                 .add_routes(router)
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+                .serve_with_incoming(incoming),
         );
         variants.push(Variant {
             name,
