@@ -687,14 +687,22 @@ mod tests {
         assert!(auth.verify(&hs(&c), NOW).is_ok());
     }
 
-    /// An HS256 token over claims given as raw JSON text.
-    fn hs_raw(claims_json: &str) -> String {
-        let h = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
-        let signing_input = format!("{h}.{}", URL_SAFE_NO_PAD.encode(claims_json));
+    /// An HS256 token over a header and claims given as raw bytes.
+    fn hs_bytes(header: &[u8], claims: &[u8]) -> String {
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
         let key = EncodingKey::from_secret(SECRET);
         let signature =
             jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::HS256).unwrap();
         format!("{signing_input}.{signature}")
+    }
+
+    /// An HS256 token over claims given as raw JSON text.
+    fn hs_raw(claims_json: &str) -> String {
+        hs_bytes(br#"{"alg":"HS256","typ":"JWT"}"#, claims_json.as_bytes())
     }
 
     #[test]
@@ -846,19 +854,6 @@ mod tests {
             raw(r#" {"alg":"HS256"}"#).is_ok(),
             "leading whitespace is JSON"
         );
-    }
-
-    /// An HS256 token over a header and claims given as raw bytes.
-    fn hs_bytes(header: &[u8], claims: &[u8]) -> String {
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims)
-        );
-        let key = EncodingKey::from_secret(SECRET);
-        let signature =
-            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::HS256).unwrap();
-        format!("{signing_input}.{signature}")
     }
 
     #[test]
