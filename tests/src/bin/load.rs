@@ -793,12 +793,8 @@ fn measure(
         )
         .expect("the connect task")
         .map_err(|e| format!("{}: connecting: {e}", variant.name))?;
-    // On loopback the sender's `write` runs the receiver's TCP receive path and wakes the
-    // receiver's thread if it sleeps: a sleeping client makes every response the server sends
-    // pay for waking it (an inter-processor interrupt, 13 µs a call on the benchmarks' VM),
-    // which on a network the client's machine would pay. A client whose worker never parks (it
-    // polls its sockets between yields) is never woken, so server CPU is the server's work
-    // (BENCHMARKS.md).
+    // Keeps the client's worker from parking while the run is measured, so no response the
+    // server sends pays for waking it (the module doc says why).
     let spinning = Arc::new(AtomicBool::new(options.spinning_client));
     let spinner = client_runtime.spawn({
         let spinning = Arc::clone(&spinning);
