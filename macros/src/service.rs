@@ -1321,12 +1321,11 @@ fn render(service: &ServiceDef) -> TokenStream {
             > + ::core::marker::Send;
         });
 
-        let check = match (public, rpc.client_streaming) {
-            (true, false) => quote! {
-                let auth = self.authorizer.admit_public::<policy::#marker, _>(&request).await?;
-            },
+        // What runs once the caller is admitted, before the handler: synchronous, and it may
+        // refuse with `?` (per-tool checks, reading the stream's hooks, the stream guard).
+        let prelude = match (public, rpc.client_streaming) {
+            (true, false) => quote!(),
             (true, true) => quote! {
-                let auth = self.authorizer.admit_public::<policy::#marker, _>(&request).await?;
                 let request = self.authorizer.guard_public_stream(&auth, request);
             },
             (false, false) => {
@@ -1346,7 +1345,6 @@ fn render(service: &ServiceDef) -> TokenStream {
                     })
                 });
                 quote! {
-                    let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
                     #(#checks)*
                 }
             }
@@ -1371,7 +1369,6 @@ fn render(service: &ServiceDef) -> TokenStream {
                 let tool_name = some(read.is_some(), &reader);
                 let reauth_token = some(take.is_some(), &taker);
                 quote! {
-                    let auth = self.authorizer.authorize::<policy::#marker, _>(&request).await?;
                     #read
                     #take
                     let hooks = #rt::StreamHooks {
@@ -1382,7 +1379,13 @@ fn render(service: &ServiceDef) -> TokenStream {
                 }
             }
         };
-        let call = if rpc.server_streaming {
+        let admission = if public {
+            quote!(self.authorizer.admit_public_or_wait::<policy::#marker, _>(&request))
+        } else {
+            quote!(self.authorizer.authorize_or_wait::<policy::#marker, _>(&request))
+        };
+        // The handler's future; a server stream's response is wrapped to end at the expiry.
+        let handler = if rpc.server_streaming {
             let expiry = if public {
                 quote!(#rt::Expiry::never())
             } else if rpc.client_streaming {
@@ -1391,17 +1394,17 @@ fn render(service: &ServiceDef) -> TokenStream {
             } else {
                 quote!(self.authorizer.expiry(&auth))
             };
-            quote! {
+            quote! {{
                 let expiry = #expiry;
-                let response = #trait_ident::#method(&*self.inner, auth, request).await?;
-                ::core::result::Result::Ok(
-                    response.map(|stream| self.authorizer.expiring_stream(expiry, stream)),
-                )
-            }
+                async move {
+                    let response = #trait_ident::#method(&*self.inner, auth, request).await?;
+                    ::core::result::Result::Ok(
+                        response.map(|stream| self.authorizer.expiring_stream(expiry, stream)),
+                    )
+                }
+            }}
         } else {
-            quote! {
-                #trait_ident::#method(&*self.inner, auth, request).await
-            }
+            quote!(#trait_ident::#method(&*self.inner, auth, request))
         };
         let tonic_response = if rpc.server_streaming {
             let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
@@ -1409,13 +1412,22 @@ fn render(service: &ServiceDef) -> TokenStream {
         } else {
             quote!(#response)
         };
+        // The signature `#[async_trait]` gives tonic's trait, written out: the check runs when
+        // tonic calls the method, and only the handler's future is boxed (`handle_after`).
         adapter_items.push(quote! {
-            async fn #method(
-                &self,
+            fn #method<'life0, 'async_trait>(
+                &'life0 self,
                 request: #raw_request,
-            ) -> ::core::result::Result<#rt::tonic::Response<#tonic_response>, #rt::tonic::Status> {
-                #check
-                #call
+            ) -> #rt::BoxedCall<'async_trait, #rt::tonic::Response<#tonic_response>>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                let admission = #admission;
+                #rt::handle_after(admission, move |auth| {
+                    #prelude
+                    ::core::result::Result::Ok(#handler)
+                })
             }
         });
     }
@@ -1513,7 +1525,6 @@ fn render(service: &ServiceDef) -> TokenStream {
                 }
             }
 
-            #[#rt::async_trait]
             impl<T, C> #server_mod::#trait_ident for #adapter<T, C>
             where
                 T: #trait_ident<C>,

@@ -1,6 +1,8 @@
 //! The check that runs before every handler.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use tonic::metadata::MetadataMap;
@@ -68,19 +70,6 @@ impl fmt::Debug for Limits {
 }
 
 impl Limits {
-    /// Counts one event under `limit` (`None`: unlimited); `Err` when it must be refused.
-    pub(crate) async fn check(
-        &self,
-        limit: Option<RateLimit>,
-        key: RateKey<'_>,
-    ) -> Result<(), AuthError> {
-        let Some(limit) = limit else {
-            return Ok(());
-        };
-        let outcome = self.limiter.check(&key, limit).outcome().await;
-        self.decide(outcome, &key)
-    }
-
     /// Counts one event with the limiter, for callers that poll the check themselves.
     pub(crate) fn start(&self, limit: RateLimit, key: RateKey<'_>) -> crate::rate_limit::RateCheck {
         self.limiter.check(&key, limit)
@@ -117,15 +106,39 @@ impl Limits {
     }
 }
 
-/// Where [`Authorizer::authorize`] stands after its synchronous part.
-enum Checked<C, P> {
-    /// Decided.
-    Done(Result<Authorized<C, P>, Status>),
-    /// Authorized so far; the call's rate-limit check is with a remote store.
-    Counting(
-        Authorized<C, P>,
-        std::pin::Pin<Box<dyn std::future::Future<Output = RateOutcome> + Send>>,
-    ),
+/// How far a check went before it had to wait: what [`Authorizer::authorize_or_wait`] and
+/// [`Authorizer::admit_public_or_wait`] return to the generated adapters, which box only the
+/// handler's future when the check is decided at once (every call, unless a remote rate limiter
+/// must answer). Not a public API: it changes with the code generator.
+#[doc(hidden)]
+pub enum Admission<'a, A> {
+    /// Decided without waiting.
+    Decided(Result<A, Status>),
+    /// Decided once the rate limiter answers.
+    Waiting(Pin<Box<dyn Future<Output = Result<A, Status>> + Send + 'a>>),
+}
+
+impl<A> Admission<'_, A> {
+    /// The decision, waiting for the rate limiter if it must.
+    pub async fn decision(self) -> Result<A, Status> {
+        match self {
+            Self::Decided(result) => result,
+            Self::Waiting(decision) => decision.await,
+        }
+    }
+}
+
+impl<A> fmt::Debug for Admission<'_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decided(Ok(_)) => f.write_str("Decided(Ok(..))"),
+            Self::Decided(Err(status)) => f
+                .debug_tuple("Decided")
+                .field(&Err::<(), _>(status))
+                .finish(),
+            Self::Waiting(_) => f.write_str("Waiting"),
+        }
+    }
 }
 
 impl<C> Clone for Authorizer<C> {
@@ -297,37 +310,41 @@ impl<C: Claims> Authorizer<C> {
     /// credential and the scopes, counts the call against the caller's rate limit, and records
     /// the decision as an audit event.
     ///
-    /// The generated adapters call this before every handler. On failure the status is ready
-    /// to return to the caller: generic message, `www-authenticate` challenge, or
+    /// The generated adapters run this check before every handler. On failure the status is
+    /// ready to return to the caller: generic message, `www-authenticate` challenge, or
     /// `RESOURCE_EXHAUSTED` with the retry delay in a `google.rpc.RetryInfo` detail.
     pub async fn authorize<P: Policy, T>(
         &self,
         request: &Request<T>,
     ) -> Result<Authorized<C, P>, Status> {
-        // Decided in the first poll unless a remote rate limiter must answer: the future
-        // carries only what that wait needs, not the whole check's state.
-        match self.authorize_now::<P, T>(request) {
-            Checked::Done(result) => result,
-            Checked::Counting(authorized, check) => {
-                let outcome = check.await;
-                self.count_and_admit(authorized, outcome)
-            }
-        }
+        self.authorize_or_wait::<P, T>(request).decision().await
     }
 
-    /// [`authorize`](Self::authorize) up to the rate limit, and the rate limit if the limiter
-    /// decides at once.
-    fn authorize_now<P: Policy, T>(&self, request: &Request<T>) -> Checked<C, P> {
+    /// [`authorize`](Self::authorize), decided here unless a remote rate limiter must answer:
+    /// then the rest of the check is a future that holds only what that wait needs. For the
+    /// generated adapters, not a public API.
+    #[doc(hidden)]
+    pub fn authorize_or_wait<P: Policy, T>(
+        &self,
+        request: &Request<T>,
+    ) -> Admission<'_, Authorized<C, P>> {
         let policy = &P::POLICY;
         let now = self.inner.clock.now();
         let certificate = match &self.inner.peers {
             Some(peers) => match peers.identify(request.extensions()) {
                 Ok(Some(certificate)) if now >= certificate.not_after() => {
                     let error = AuthError::InvalidCertificate("the certificate has expired");
-                    return Checked::Done(Err(self.deny(policy, None, Some(&certificate), &error)));
+                    return Admission::Decided(Err(self.deny(
+                        policy,
+                        None,
+                        Some(&certificate),
+                        &error,
+                    )));
                 }
                 Ok(certificate) => certificate,
-                Err(error) => return Checked::Done(Err(self.deny(policy, None, None, &error))),
+                Err(error) => {
+                    return Admission::Decided(Err(self.deny(policy, None, None, &error)));
+                }
             },
             None => None,
         };
@@ -344,7 +361,12 @@ impl<C: Claims> Authorizer<C> {
                     Err(AuthError::MissingCredentials) => None,
                     Err(error) => {
                         let certificate = certificate.as_deref();
-                        return Checked::Done(Err(self.deny(policy, None, certificate, &error)));
+                        return Admission::Decided(Err(self.deny(
+                            policy,
+                            None,
+                            certificate,
+                            &error,
+                        )));
                     }
                 }
             }
@@ -355,11 +377,11 @@ impl<C: Claims> Authorizer<C> {
             .and_then(|()| check_scopes(policy, claims.as_deref(), certificate.as_deref()));
         if let Err(error) = checked {
             let certificate = certificate.as_deref();
-            return Checked::Done(Err(self.deny(policy, subject, certificate, &error)));
+            return Admission::Decided(Err(self.deny(policy, subject, certificate, &error)));
         }
         let authorized = Authorized::new(claims, certificate);
         let Some(limit) = policy.rate_limit.or(self.inner.limits.calls) else {
-            return Checked::Done(self.count_and_admit(authorized, RateOutcome::Allowed));
+            return Admission::Decided(self.count_and_admit(authorized, RateOutcome::Allowed));
         };
         let key = RateKey {
             method: policy.path,
@@ -367,8 +389,13 @@ impl<C: Claims> Authorizer<C> {
             identity: authorized.subject(),
         };
         match self.inner.limits.start(limit, key) {
-            RateCheck::Pending(check) => Checked::Counting(authorized, check),
-            RateCheck::Ready(outcome) => Checked::Done(self.count_and_admit(authorized, outcome)),
+            RateCheck::Pending(check) => Admission::Waiting(Box::pin(async move {
+                let outcome = check.await;
+                self.count_and_admit(authorized, outcome)
+            })),
+            RateCheck::Ready(outcome) => {
+                Admission::Decided(self.count_and_admit(authorized, outcome))
+            }
         }
     }
 
@@ -405,15 +432,49 @@ impl<C: Claims> Authorizer<C> {
         &self,
         request: &Request<T>,
     ) -> Result<Public<P>, Status> {
+        self.admit_public_or_wait::<P, T>(request).decision().await
+    }
+
+    /// [`admit_public`](Self::admit_public), decided here unless a remote rate limiter must
+    /// answer. For the generated adapters, not a public API.
+    #[doc(hidden)]
+    pub fn admit_public_or_wait<P: Policy, T>(
+        &self,
+        request: &Request<T>,
+    ) -> Admission<'_, Public<P>> {
         let peer = peer_identity(request);
+        let Some(limit) = P::POLICY.rate_limit.or(self.inner.limits.calls) else {
+            return Admission::Decided(self.admit_public_counted(&peer, RateOutcome::Allowed));
+        };
         let key = RateKey {
             method: P::POLICY.path,
             kind: RateKind::Call,
             identity: &peer,
         };
-        let limit = P::POLICY.rate_limit.or(self.inner.limits.calls);
-        if let Err(error) = self.inner.limits.check(limit, key).await {
-            return Err(self.deny(&P::POLICY, Some(&peer), None, &error));
+        match self.inner.limits.start(limit, key) {
+            RateCheck::Ready(outcome) => {
+                Admission::Decided(self.admit_public_counted(&peer, outcome))
+            }
+            RateCheck::Pending(check) => Admission::Waiting(Box::pin(async move {
+                let outcome = check.await;
+                self.admit_public_counted(&peer, outcome)
+            })),
+        }
+    }
+
+    /// Applies the rate limiter's answer to a call to a public RPC and records the decision.
+    fn admit_public_counted<P: Policy>(
+        &self,
+        peer: &str,
+        outcome: RateOutcome,
+    ) -> Result<Public<P>, Status> {
+        let key = RateKey {
+            method: P::POLICY.path,
+            kind: RateKind::Call,
+            identity: peer,
+        };
+        if let Err(error) = self.inner.limits.decide(outcome, &key) {
+            return Err(self.deny(&P::POLICY, Some(peer), None, &error));
         }
         self.inner.auditor.record(&AuditEvent {
             method: P::POLICY.path,
