@@ -14,8 +14,9 @@
 //! - a token is cached the second time it verifies, not the first: a seen-once filter (4,096
 //!   hashes, a few nanoseconds) keeps tokens used once from evicting the ones in use, so a
 //!   stream of one-shot tokens costs what it costs without the cache;
-//! - each thread keeps the last tokens it answered ([`RECENT_SLOTS`], by hash) in front of the
-//!   shared cache, so a token repeated on the same thread is answered without the shared cache's
+//! - each thread keeps the last tokens it answered ([`RECENT_SLOTS`], one per slot: the
+//!   built-in JWT cache picks a token's slot from the last 8 characters of its signature, with a
+//!   seeded multiply; [`CachedAuthenticator`] from its hash) in front of the shared cache, so a token repeated on the same thread is answered without the shared cache's
 //!   lock (two atomic read-modify-writes) and probe; the whole token is compared there too, an
 //!   answer is never used at or past `exp`, and [`CachedAuthenticator::clear`] invalidates every
 //!   thread's. These answers are held apart from the shared cache's count: up to
@@ -75,9 +76,16 @@ pub const RECENT_SLOTS: usize = 16;
 pub const JWT_HASHED_BYTES: usize = 32;
 
 /// Which bytes of a token the cache hashes.
-pub(crate) trait TokenHash: Send + Sync + 'static {
+pub(crate) trait TokenHash: Sized + Send + Sync + 'static {
     /// The bytes of `token` that are hashed.
     fn hashed(token: &[u8]) -> &[u8];
+
+    /// `token`'s slot among a thread's [`RECENT_SLOTS`]. A hit there compares the whole token,
+    /// so this only spreads tokens over the slots; `seed` is the cache's, random.
+    #[inline]
+    fn slot(token: &[u8], hasher: &DefaultHashBuilder, _seed: u64) -> usize {
+        hasher.hash_one(Lookup::<Self>(token, PhantomData)) as usize % RECENT_SLOTS
+    }
 }
 
 /// The whole token (any bearer token).
@@ -95,6 +103,20 @@ pub(crate) struct JwtSignatureEnd;
 impl TokenHash for JwtSignatureEnd {
     fn hashed(token: &[u8]) -> &[u8] {
         &token[token.len().saturating_sub(JWT_HASHED_BYTES)..]
+    }
+
+    /// The last 8 characters of the signature (48 bits a verified token's signer chose, not its
+    /// bearer), seeded and spread by a multiply: what a whole hash would give the slots, for
+    /// the cost of a load. Tokens crafted to share a slot cost their own thread's front slots
+    /// a miss, never an answer.
+    #[inline]
+    fn slot(token: &[u8], _: &DefaultHashBuilder, seed: u64) -> usize {
+        const { assert!(RECENT_SLOTS.is_power_of_two() && RECENT_SLOTS > 1) };
+        let mut last = [0u8; 8];
+        let tail = &token[token.len().saturating_sub(8)..];
+        last[..tail.len()].copy_from_slice(tail);
+        let spread = (u64::from_le_bytes(last) ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (spread >> (64 - RECENT_SLOTS.trailing_zeros())) as usize
     }
 }
 
@@ -147,6 +169,8 @@ pub(crate) struct VerifiedTokens<C: Send + Sync, H> {
     /// token wins it.
     seen_once: Box<[AtomicU64]>,
     hasher: DefaultHashBuilder,
+    /// Seeds [`TokenHash::slot`]: drawn from `hasher`, random per cache.
+    slot_seed: u64,
     /// Each thread's recent answers from `cache`: a repeat on the same thread needs no lock.
     recent: ThreadLocal<RecentSlots<C>>,
     /// Counts `clear`s: a recent answer from an older generation is never used.
@@ -155,10 +179,12 @@ pub(crate) struct VerifiedTokens<C: Send + Sync, H> {
 
 impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
     pub(crate) fn new(capacity: usize) -> Self {
+        let hasher = DefaultHashBuilder::default();
         Self {
             cache: Cache::new(capacity.max(1)),
             seen_once: (0..SEEN_ONCE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
-            hasher: DefaultHashBuilder::default(),
+            slot_seed: hasher.hash_one(SEEN_ONCE_SLOTS),
+            hasher,
             recent: ThreadLocal::new(),
             generation: AtomicU64::new(0),
         }
@@ -174,7 +200,7 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
     /// one is answered.
     #[inline]
     pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<C>> {
-        let slot = self.hasher.hash_one(Self::lookup(token)) as usize % RECENT_SLOTS;
+        let slot = H::slot(token, &self.hasher, self.slot_seed);
         // Read before the shared cache is: whatever `clear` removes from it after this read is
         // remembered under this generation, which `clear` then ends.
         let generation = self.generation.load(Ordering::Acquire);
@@ -490,6 +516,41 @@ mod tests {
             }
         }
         assert_eq!(cache.inner.0.load(Ordering::SeqCst), verified);
+    }
+
+    /// A JWT's front slot comes from the end of its signature: tokens that differ only there
+    /// spread over every slot about evenly, whatever the cache's seed, and a token shorter than
+    /// 8 bytes has a slot too.
+    #[test]
+    fn jwt_signature_ends_spread_over_every_recent_slot() {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let per_slot = 1_000;
+        for _ in 0..3 {
+            let cache = VerifiedTokens::<StandardClaims, JwtSignatureEnd>::new(1);
+            let slot = |token: &[u8]| JwtSignatureEnd::slot(token, &cache.hasher, cache.slot_seed);
+            let mut counts = [0usize; RECENT_SLOTS];
+            let mut state = 0x2545_f491_4f6c_dd1d_u64;
+            for _ in 0..per_slot * RECENT_SLOTS {
+                let mut token = b"eyJhbGciOiJFUzI1NiJ9.e30.MEUCIQD".to_vec();
+                for _ in 0..8 {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    token.push(ALPHABET[(state >> 58) as usize]);
+                }
+                counts[slot(&token)] += 1;
+            }
+            assert!(
+                counts
+                    .iter()
+                    .all(|&n| n > per_slot * 3 / 4 && n < per_slot * 5 / 4),
+                "{counts:?}"
+            );
+            for short in [&b""[..], b"a", b"abcdefg"] {
+                assert!(slot(short) < RECENT_SLOTS);
+            }
+        }
     }
 
     /// A thread's recent answer is dropped at `exp` like the shared cache's, and `clear` on
