@@ -82,6 +82,7 @@ impl Auditor {
         Self { sink }
     }
 
+    #[inline]
     pub(crate) fn record(&self, event: &AuditEvent<'_>) {
         match event.decision {
             Decision::Allow => tracing::info!(

@@ -112,10 +112,11 @@ impl TokenHash for JwtSignatureEnd {
     #[inline]
     fn slot(token: &[u8], _: &DefaultHashBuilder, seed: u64) -> usize {
         const { assert!(RECENT_SLOTS.is_power_of_two() && RECENT_SLOTS > 1) };
-        let mut last = [0u8; 8];
-        let tail = &token[token.len().saturating_sub(8)..];
-        last[..tail.len()].copy_from_slice(tail);
-        let spread = (u64::from_le_bytes(last) ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let last = match token.last_chunk::<8>() {
+            Some(last) => u64::from_le_bytes(*last),
+            None => token.iter().fold(0, |v, &b| v << 8 | u64::from(b)),
+        };
+        let spread = (last ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (spread >> (64 - RECENT_SLOTS.trailing_zeros())) as usize
     }
 }
@@ -198,7 +199,7 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
     /// be any bytes ([`bearer_candidate`](crate::authenticate::bearer_candidate)): only
     /// tokens that passed [`bearer_token`] and verified are in the cache, and only an equal
     /// one is answered.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<C>> {
         let slot = H::slot(token, &self.hasher, self.slot_seed);
         // Read before the shared cache is: whatever `clear` removes from it after this read is
@@ -209,16 +210,28 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
             .get_or(|| RefCell::new(std::array::from_fn(|_| None)));
         // Borrowed only here, on this thread (what runs meanwhile, `expires_at` and dropping a
         // slot's claims, cannot reach it again); `try_` keeps that panic-free all the same.
-        if let Ok(mut slots) = recent.try_borrow_mut()
+        if let Ok(slots) = recent.try_borrow()
             && let Some(answer) = &slots[slot]
             && answer.generation == generation
+            && now < answer.claims.expires_at()
             && *answer.token == *token
         {
-            if now < answer.claims.expires_at() {
-                return Some(Arc::clone(&answer.claims));
-            }
-            slots[slot] = None;
+            return Some(Arc::clone(&answer.claims));
         }
+        self.get_shared(token, now, recent, slot, generation)
+    }
+
+    /// [`get`](Self::get) past the thread's slots: the shared cache, whose answer then takes
+    /// the slot. Out of line: a repeated token is answered before it.
+    #[inline(never)]
+    fn get_shared(
+        &self,
+        token: &[u8],
+        now: u64,
+        recent: &RecentSlots<C>,
+        slot: usize,
+        generation: u64,
+    ) -> Option<Arc<C>> {
         let claims = self.cache.get(&Self::lookup(token))?;
         if now < claims.expires_at() {
             if let Ok(mut slots) = recent.try_borrow_mut() {
@@ -238,7 +251,7 @@ impl<C: Claims, H: TokenHash> VerifiedTokens<C, H> {
     /// The call's claims if its bearer token is in the cache and before its `exp`: found by
     /// the bytes after `Bearer ` ([`bearer_candidate`]), not checked against the token grammar
     /// again, as only an exact copy of a token that passed [`bearer_token`] is answered.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn answer(&self, call: &CallContext<'_>, max_token_bytes: usize) -> Option<Arc<C>> {
         let token = bearer_candidate(call.metadata, max_token_bytes)?;
         self.get(token, call.now)

@@ -78,6 +78,7 @@ impl Claims for StandardClaims {
         &self.subject
     }
 
+    #[inline]
     fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|granted| granted == scope)
     }

@@ -62,6 +62,7 @@ impl Clock for SystemClock {
     /// early, and an `exp` is passed on time unless the kernel's ticks run later than that
     /// margin (a guest paused by its host, say): then, in the first moments of a second, this
     /// reads the previous one, and an `exp` is passed that much late at most.
+    #[inline]
     fn now(&self) -> u64 {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Some(second) = coarse::now() {
@@ -102,12 +103,14 @@ mod coarse {
     }
 
     /// The coarse clock, an error rather than a panic where the kernel refuses it.
+    #[inline]
     fn read() -> rustix::io::Result<Timespec> {
         clock_gettime_dynamic(DynamicClockId::Known(ClockId::RealtimeCoarse))
     }
 
     /// How far before the next second a coarse reading must be (twice the clock's resolution,
     /// at least [`MIN_MARGIN_NANOS`]); `None` if the coarse clock is not usable here.
+    #[inline]
     fn margin() -> Option<i64> {
         static MARGIN: OnceLock<Option<i64>> = OnceLock::new();
         *MARGIN.get_or_init(|| {
@@ -119,6 +122,7 @@ mod coarse {
     }
 
     /// `reading`'s second if it is at least `margin` before the next one.
+    #[inline]
     pub(super) fn second(reading: Timespec, margin: i64) -> Option<u64> {
         if (0..NANOS_PER_SEC - margin).contains(&subsec_nanos(&reading)) {
             u64::try_from(reading.tv_sec).ok()
@@ -135,6 +139,7 @@ mod coarse {
     }
 
     /// `tv_nsec` as an `i64` (it is a `c_long` on some targets).
+    #[inline]
     #[allow(clippy::useless_conversion)]
     fn subsec_nanos(time: &Timespec) -> i64 {
         i64::from(time.tv_nsec)

@@ -234,6 +234,8 @@ impl<C: Claims> JwtAuthenticator<C> {
 }
 
 impl<C: Claims> Authenticator<C> for JwtAuthenticator<C> {
+    /// A token answered from the cache takes the inlined path; the rest is out of line.
+    #[inline(always)]
     fn authenticate(&self, call: &CallContext<'_>) -> Result<Authentication<C>, AuthError> {
         if let Some(claims) = self
             .verified
@@ -245,6 +247,14 @@ impl<C: Claims> Authenticator<C> for JwtAuthenticator<C> {
                 credential: Credential::Jwt,
             });
         }
+        self.verify_call(call)
+    }
+}
+
+impl<C: Claims> JwtAuthenticator<C> {
+    /// [`authenticate`](Authenticator::authenticate) for a token the cache did not answer.
+    #[inline(never)]
+    fn verify_call(&self, call: &CallContext<'_>) -> Result<Authentication<C>, AuthError> {
         let token = bearer_token(call.metadata, self.max_token_bytes)?;
         let claims = Arc::new(self.verify(token, call.now)?);
         if let Some(verified) = &self.verified {
