@@ -21,8 +21,8 @@
 //!   answer is never used at or past `exp`, and [`CachedAuthenticator::clear`] invalidates every
 //!   thread's. These answers are held apart from the shared cache's count: up to
 //!   `RECENT_SLOTS` tokens (of at most the maximum length) and their claims per thread that
-//!   used the cache outlive their eviction, or a `clear`, until the thread's slot is reused or
-//!   the cache is dropped (never answered after a `clear`). A token answered only from threads'
+//!   used the cache outlive their eviction, a `clear` or their `exp`, until the thread's slot
+//!   is reused or the cache is dropped (never answered after a `clear` or at `exp`). A token answered only from threads'
 //!   slots does not count as used in the shared cache's eviction, so under pressure it may be
 //!   evicted there and verified again when a thread's slot moves on;
 //! - only successes are cached; a token that failed is verified again next time;
@@ -62,8 +62,8 @@ pub const DEFAULT_CAPACITY: usize = 10_000;
 /// How many tokens the seen-once filter remembers (by hash, one per slot).
 const SEEN_ONCE_SLOTS: usize = 4_096;
 
-/// How many verified tokens each thread keeps in front of the shared cache (by hash, one per
-/// slot).
+/// How many verified tokens each thread keeps in front of the shared cache, one per slot (a
+/// JWT's slot comes from the end of its signature, another token's from its hash).
 pub const RECENT_SLOTS: usize = 16;
 
 /// How many bytes at the end of a JWT (the end of its signature) the built-in JWT cache hashes.
@@ -105,8 +105,8 @@ impl TokenHash for JwtSignatureEnd {
         &token[token.len().saturating_sub(JWT_HASHED_BYTES)..]
     }
 
-    /// The last 8 characters of the signature (48 bits a verified token's signer chose, not its
-    /// bearer), seeded and spread by a multiply: what a whole hash would give the slots, for
+    /// The last 8 characters of the signature (about 45 bits a verified token's signer chose,
+    /// not its bearer: the last base64url character carries only the signature's last 2-4), seeded and spread by a multiply: what a whole hash would give the slots, for
     /// the cost of a load. Tokens crafted to share a slot cost their own thread's front slots
     /// a miss, never an answer.
     #[inline]
@@ -566,7 +566,7 @@ mod tests {
         }
     }
 
-    /// A thread's recent answer is dropped at `exp` like the shared cache's, and `clear` on
+    /// A thread's recent answer is refused at `exp` like the shared cache's, and `clear` on
     /// any thread ends every thread's.
     #[test]
     fn recent_answers_end_at_exp_and_with_clear_on_any_thread() {

@@ -176,8 +176,8 @@ options:
   --cached-rounds N      rounds of the second phase, cached tokens against the empty
                          interceptor (default 300; 0 skips it)
   --cached-secs S        time limit of each run of that phase (default 0.05)
-  --trace                print every measured run (round, variant, server µs per call, calls/s)
-                         to stderr
+  --trace                print every measured run to stderr: phase, round, server µs per call,
+                         calls/s, variant
   --quick                3 rounds of 0.25 s, 500 first-sight calls, 20 cached rounds: a smoke
                          run
   --only TEXT            run only the variants whose name contains TEXT (repeatable; the
@@ -1247,7 +1247,8 @@ fn in_cached_phase(variant: &Variant) -> bool {
 /// a few tenths of a percent of a call, and a run's server CPU per call moves by about 5 % from
 /// run to run whatever its length (0.05 to 0.6 s measured alike; the same connection kept
 /// across runs too): what resolves it is the number of runs, not their length. 300 runs of
-/// each variant put the median's 95 % interval within about ±0.5 %, in about two minutes.
+/// each variant put the median's 95 % interval within about ±0.1-0.4 % (server CPU; up to
+/// ±0.7 % for calls/s), in about two minutes.
 /// Results per variant and round, empty for the variants not in the phase.
 fn cached_phase(
     client_runtime: &tokio::runtime::Runtime,
@@ -1479,14 +1480,31 @@ fn report(
             };
             // The same comparison paired: each round's ratio over the empty interceptor's in
             // that round, so the host's drift from round to round cancels out.
+            // The two medians can differ by less than either moves; the paired interval says
+            // whether the difference is resolved.
             let paired = empty.map_or(String::new(), |empty| {
-                let over = paired_in(judged, index, empty, Ratio::ServerCpu);
-                let (lo, hi) = median_interval(&over);
-                format!(
-                    "\n      server CPU ratio to the empty interceptor, round by round (above 1: \
-                     cheaper than it): {:.3}x (95 % interval {lo:.3}-{hi:.3})",
-                    median(&mut over.clone())
-                )
+                [
+                    (Ratio::Throughput, "calls/s"),
+                    (Ratio::ServerCpu, "server CPU"),
+                ]
+                .map(|(kind, label)| {
+                    let over = paired_in(judged, index, empty, kind);
+                    let (lo, hi) = median_interval(&over);
+                    let reading = if lo > 1.0 {
+                        "cheaper, beyond the interval"
+                    } else if hi < 1.0 {
+                        "dearer, beyond the interval"
+                    } else {
+                        "the interval holds 1: a tie, whatever the two medians say"
+                    };
+                    format!(
+                        "\n      {label} ratio to the empty interceptor, round by round \
+                             (above 1: cheaper than it): {:.3}x (95 % interval \
+                             {lo:.3}-{hi:.3}; {reading})",
+                        median(&mut over.clone())
+                    )
+                })
+                .concat()
             });
             let _ = writeln!(
                 out,
