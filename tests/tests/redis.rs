@@ -2,7 +2,8 @@
 //! 127.0.0.1 (and kills when it ends): two server instances sharing one Redis enforce one budget
 //! per caller, for calls and for stream messages; Redis stopped mid-test makes calls and stream
 //! messages UNAVAILABLE with an audit event, or lets them through when the authorizer allows it;
-//! a restarted Redis is found again and limits apply as before.
+//! a restarted Redis is found again and limits apply as before; a public RPC's per-peer budget
+//! is kept in Redis too, and refused with UNAVAILABLE when Redis is gone.
 //!
 //! `redis-server` comes from Debian's package; `tests/setup.sh` installs it. Without it these
 //! tests fail, they do not skip.
@@ -547,6 +548,81 @@ async fn redis_stopped_mid_test_denies_with_an_audit_event_unless_allowed() {
         })
         .count();
     assert_eq!(allowed_blind, 5);
+}
+
+/// A public RPC's budget is its peer's, kept in Redis like a caller's: the generated adapter
+/// waits for Redis before the handler, refuses past the budget, and refuses with UNAVAILABLE
+/// and an audit event when Redis is gone.
+#[tokio::test]
+async fn a_public_rpc_waits_for_redis_and_is_refused_when_it_is_gone() {
+    use mcp_auth_tests::fixtures::public;
+    use mcp_auth_tests::support::{Calls, Handlers};
+
+    const PUBLIC_PING: &str = "/fixtures.public.Status/Ping";
+    let mut redis = RedisServer::start();
+    let audit: Arc<Mutex<Vec<Audited>>> = Arc::default();
+    let sink = Arc::clone(&audit);
+    let authorizer = Authorizer::builder()
+        .token(test_authenticator())
+        .clock(ManualClock::new(NOW))
+        .rate_limiter(RedisRateLimiter::connect(&redis.url()).await.unwrap())
+        .default_rate_limit(RateLimit::new(1, 2))
+        .audit_sink(move |event: &AuditEvent<'_>| {
+            sink.lock().unwrap().push((
+                event.method.to_owned(),
+                event.decision,
+                event.reason.to_owned(),
+                event.detail.map(str::to_owned),
+            ));
+        })
+        .build()
+        .unwrap();
+    let calls = Arc::new(Calls::default());
+    let (incoming, addr) = loopback().await;
+    tokio::spawn(
+        Server::builder()
+            .add_service(public::status_auth::server(
+                Handlers(Arc::clone(&calls)),
+                authorizer,
+            ))
+            .serve_with_incoming(incoming),
+    );
+    let mut client = public::status_client::StatusClient::new(connect(addr).await);
+    let pings = || calls.ping.load(Ordering::SeqCst);
+
+    // A burst of 2 at one a second: the third quick call is refused, the handler not run.
+    let started = Instant::now();
+    let mut refused = 0;
+    for _ in 0..4 {
+        match client.ping(public::PingRequest {}).await {
+            Ok(_) => {}
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    let allowed = 2 + refills(started.elapsed());
+    assert!(refused >= 4_usize.saturating_sub(allowed), "{refused}");
+    assert_eq!(pings(), 4 - refused);
+
+    redis.stop();
+    let before = pings();
+    let status = client.ping(public::PingRequest {}).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.message(), "rate limiter unavailable");
+    assert_eq!(pings(), before);
+    let denied = audit
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(method, decision, reason, _)| {
+            method == PUBLIC_PING
+                && *decision == Decision::Deny
+                && reason == "rate_limiter_unavailable"
+        })
+        .count();
+    assert_eq!(denied, 1);
 }
 
 #[tokio::test]
