@@ -234,6 +234,36 @@ fn read_reply(reader: &mut impl BufRead) -> std::io::Result<Reply> {
 /// One audited decision: method, decision, reason, detail.
 type Audited = (String, Decision, String, Option<String>);
 
+/// An authorizer's builder with the test token authenticator, a manual clock, `limiter`, and an
+/// audit sink recording into the returned log.
+fn audited_builder(limiter: RedisRateLimiter) -> (AuthorizerBuilder<C>, Arc<Mutex<Vec<Audited>>>) {
+    let audit: Arc<Mutex<Vec<Audited>>> = Arc::default();
+    let sink = Arc::clone(&audit);
+    let builder = Authorizer::builder()
+        .token(test_authenticator())
+        .clock(ManualClock::new(NOW))
+        .rate_limiter(limiter)
+        .audit_sink(move |event: &AuditEvent<'_>| {
+            sink.lock().unwrap().push((
+                event.method.to_owned(),
+                event.decision,
+                event.reason.to_owned(),
+                event.detail.map(str::to_owned),
+            ));
+        });
+    (builder, audit)
+}
+
+/// How many decisions on `method` in `audit` were `decision` for `reason`.
+fn count(audit: &Mutex<Vec<Audited>>, method: &str, decision: Decision, reason: &str) -> usize {
+    audit
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(m, d, r, _)| m == method && *d == decision && r == reason)
+        .count()
+}
+
 /// One server instance: its own tonic server, authorizer and Redis connection.
 struct Replica {
     addr: std::net::SocketAddr,
@@ -247,24 +277,8 @@ impl Replica {
         configure: impl FnOnce(AuthorizerBuilder<C>) -> AuthorizerBuilder<C>,
     ) -> Self {
         let limiter = RedisRateLimiter::connect(&redis.url()).await.unwrap();
-        let audit = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&audit);
-        let authorizer = configure(
-            Authorizer::builder()
-                .token(test_authenticator())
-                .clock(ManualClock::new(NOW))
-                .rate_limiter(limiter)
-                .audit_sink(move |event: &AuditEvent<'_>| {
-                    sink.lock().unwrap().push((
-                        event.method.to_owned(),
-                        event.decision,
-                        event.reason.to_owned(),
-                        event.detail.map(str::to_owned),
-                    ));
-                }),
-        )
-        .build()
-        .unwrap();
+        let (builder, audit) = audited_builder(limiter);
+        let authorizer = configure(builder).build().unwrap();
         let limited = Arc::new(Limited::default());
         let (incoming, addr) = loopback().await;
         tokio::spawn(
@@ -536,17 +550,12 @@ async fn redis_stopped_mid_test_denies_with_an_audit_event_unless_allowed() {
     assert_eq!(lenient.pings(), 6);
     assert!(lenient.denials("rate_limiter_unavailable").is_empty());
     // Letting calls through still shows the outage in the audit log.
-    let allowed_blind = lenient
-        .audit
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(method, decision, reason, _)| {
-            method == PING
-                && *decision == Decision::Allow
-                && reason == "rate_limiter_unavailable_allowed"
-        })
-        .count();
+    let allowed_blind = count(
+        &lenient.audit,
+        PING,
+        Decision::Allow,
+        "rate_limiter_unavailable_allowed",
+    );
     assert_eq!(allowed_blind, 5);
 }
 
@@ -560,21 +569,9 @@ async fn a_public_rpc_waits_for_redis_and_is_refused_when_it_is_gone() {
 
     const PUBLIC_PING: &str = "/fixtures.public.Status/Ping";
     let mut redis = RedisServer::start();
-    let audit: Arc<Mutex<Vec<Audited>>> = Arc::default();
-    let sink = Arc::clone(&audit);
-    let authorizer = Authorizer::builder()
-        .token(test_authenticator())
-        .clock(ManualClock::new(NOW))
-        .rate_limiter(RedisRateLimiter::connect(&redis.url()).await.unwrap())
+    let (builder, audit) = audited_builder(RedisRateLimiter::connect(&redis.url()).await.unwrap());
+    let authorizer = builder
         .default_rate_limit(RateLimit::new(1, 2))
-        .audit_sink(move |event: &AuditEvent<'_>| {
-            sink.lock().unwrap().push((
-                event.method.to_owned(),
-                event.decision,
-                event.reason.to_owned(),
-                event.detail.map(str::to_owned),
-            ));
-        })
         .build()
         .unwrap();
     let calls = Arc::new(Calls::default());
@@ -612,16 +609,12 @@ async fn a_public_rpc_waits_for_redis_and_is_refused_when_it_is_gone() {
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(status.message(), "rate limiter unavailable");
     assert_eq!(pings(), before);
-    let denied = audit
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(method, decision, reason, _)| {
-            method == PUBLIC_PING
-                && *decision == Decision::Deny
-                && reason == "rate_limiter_unavailable"
-        })
-        .count();
+    let denied = count(
+        &audit,
+        PUBLIC_PING,
+        Decision::Deny,
+        "rate_limiter_unavailable",
+    );
     assert_eq!(denied, 1);
 }
 
