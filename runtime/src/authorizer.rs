@@ -179,6 +179,20 @@ impl<A> Admission<'_, A> {
     }
 }
 
+/// The admission of a call whose rate-limit check is `check`: `admit` applies the limiter's
+/// outcome, at once unless the limiter must be waited for.
+fn admit_after<'a, A: Send + 'a>(
+    check: RateCheck,
+    admit: impl FnOnce(RateOutcome) -> Result<A, Status> + Send + 'a,
+) -> Admission<'a, A> {
+    match check {
+        RateCheck::Ready(outcome) => Admission::Decided(admit(outcome)),
+        RateCheck::Pending(check) => {
+            Admission::Waiting(Box::pin(async move { admit(check.await) }))
+        }
+    }
+}
+
 impl<A> fmt::Debug for Admission<'_, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -453,15 +467,10 @@ impl<C: Claims> Authorizer<C> {
             kind: RateKind::Call,
             identity: authorized.subject(),
         };
-        match self.inner.limits.start(limit, key) {
-            RateCheck::Pending(check) => Admission::Waiting(Box::pin(async move {
-                let outcome = check.await;
-                self.count_and_admit(authorized, outcome)
-            })),
-            RateCheck::Ready(outcome) => {
-                Admission::Decided(self.count_and_admit(authorized, outcome))
-            }
-        }
+        let check = self.inner.limits.start(limit, key);
+        admit_after(check, move |outcome| {
+            self.count_and_admit(authorized, outcome)
+        })
     }
 
     /// Applies the rate limiter's answer and records the decision.
@@ -517,15 +526,10 @@ impl<C: Claims> Authorizer<C> {
             kind: RateKind::Call,
             identity: &peer,
         };
-        match self.inner.limits.start(limit, key) {
-            RateCheck::Ready(outcome) => {
-                Admission::Decided(self.admit_public_counted(&peer, outcome))
-            }
-            RateCheck::Pending(check) => Admission::Waiting(Box::pin(async move {
-                let outcome = check.await;
-                self.admit_public_counted(&peer, outcome)
-            })),
-        }
+        let check = self.inner.limits.start(limit, key);
+        admit_after(check, move |outcome| {
+            self.admit_public_counted(&peer, outcome)
+        })
     }
 
     /// Applies the rate limiter's answer to a call to a public RPC and records the decision.
