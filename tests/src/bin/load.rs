@@ -1173,19 +1173,10 @@ fn main() {
     for round in 0..rounds_total {
         let round_started = Instant::now();
         for index in run_order(variants.len(), round) {
-            // What the previous run left to clean up (its connection closing, its buffers
-            // freed) is done before this one's clocks are read.
-            std::thread::sleep(SETTLE);
-            match measure(&client_runtime, &variants[index], round, &options) {
-                Ok(result) if round > 0 => {
-                    trace(&options, "main", round, &variants[index], &result);
-                    results[index].push(result)
-                }
-                Ok(_) => {}
-                Err(message) => {
-                    eprintln!("load: run failed: {message}");
-                    std::process::exit(1);
-                }
+            let result = run_after_pause(&client_runtime, &variants[index], round, &options);
+            if round > 0 {
+                trace(&options, "main", round, &variants[index], &result);
+                results[index].push(result);
             }
         }
         if round > 0 {
@@ -1217,6 +1208,22 @@ fn main() {
         started.elapsed().as_secs_f64(),
         load_average()
     );
+}
+
+/// One run of `variant` after a pause of [`SETTLE`], so that what the previous run left to clean
+/// up (its connection closing, its buffers freed) is done before this one's clocks are read. A
+/// failed run ends the benchmark.
+fn run_after_pause(
+    client_runtime: &tokio::runtime::Runtime,
+    variant: &Variant,
+    round: usize,
+    options: &Options,
+) -> RunResult {
+    std::thread::sleep(SETTLE);
+    measure(client_runtime, variant, round, options).unwrap_or_else(|message| {
+        eprintln!("load: run failed: {message}");
+        std::process::exit(1);
+    })
 }
 
 /// Prints one measured run to stderr (`--trace`).
@@ -1272,17 +1279,9 @@ fn cached_phase(
     for round in 1..=options.cached_rounds {
         for position in run_order(members.len(), round) {
             let index = members[position];
-            std::thread::sleep(SETTLE);
-            match measure(client_runtime, &variants[index], round, &short) {
-                Ok(result) => {
-                    trace(options, "cached", round, &variants[index], &result);
-                    results[index].push(result);
-                }
-                Err(message) => {
-                    eprintln!("load: run failed: {message}");
-                    std::process::exit(1);
-                }
-            }
+            let result = run_after_pause(client_runtime, &variants[index], round, &short);
+            trace(options, "cached", round, &variants[index], &result);
+            results[index].push(result);
         }
         if round % 50 == 0 || round == options.cached_rounds {
             eprintln!(
