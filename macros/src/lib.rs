@@ -78,8 +78,10 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// For a service `Foo` this expands to a module `foo_auth` holding `trait Foo<C>`, one marker
-/// type per RPC in `policy`, the table `POLICY`, the adapter `AuthorizedFoo<T, C>` and
-/// `fn server(service, authorizer)`; with tools, also `TOOLS` and `enum ToolCall`, whose
+/// type per RPC in `policy`, the table `POLICY`, the adapter `AuthorizedFoo<T, C>` (which
+/// implements tonic's `foo_server::Foo`), the server `AuthorizedFooServer<T, C>` (tonic's
+/// generated `FooServer`, calling the adapter's methods directly; its messages must be prost
+/// messages) and `fn server(service, authorizer)`, which returns it; with tools, also `TOOLS` and `enum ToolCall`, whose
 /// `decode(name, arguments)` gives a handler each tool's arguments as its message (the
 /// `Struct` as sent for a tool without one), or INVALID_ARGUMENT naming the bad argument.
 #[proc_macro]

@@ -8,7 +8,9 @@
 //! - `empty_interceptor`: plain tonic behind an `Interceptor` that does nothing;
 //! - `mcp_auth`: the mcp-auth generated server, the token seen before (the verified-token
 //!   cache), no rate limit; `mcp_auth_rate_limited`: the same with a call rate limit it never
-//!   reaches, so the limiter is asked on every call.
+//!   reaches, so the limiter is asked on every call; `mcp_auth_in_tonic_server`: the same
+//!   adapter as `mcp_auth`, served by tonic's generated server instead of mcp-auth's (which
+//!   calls the adapter's methods directly).
 //!
 //! The end-to-end `load` benchmark measures the same servers over HTTP/2, where a call costs
 //! 10-13 µs of server CPU and a run's medians move by 1-3 %: differences of a few tens of
@@ -159,6 +161,15 @@ fn main() {
         &mut criterion,
         "mcp_auth",
         streams_auth::server(Guarded, authorizer(None)),
+        &token,
+    );
+    bench(
+        &mut criterion,
+        "mcp_auth_in_tonic_server",
+        StreamsServer::new(streams_auth::AuthorizedStreams::new(
+            Guarded,
+            authorizer(None),
+        )),
         &token,
     );
     let unreached = RateLimit::new(100_000_000, 100_000_000);

@@ -338,3 +338,95 @@ async fn the_coverage_layer_refuses_services_mounted_without_mcp_auth() {
         .unwrap();
     assert_eq!(reply.into_inner().name, "covered");
 }
+
+/// What mcp-auth's generated server keeps of tonic's generated one, beside the checks: a
+/// method the service does not have is UNIMPLEMENTED, and its settings (compression both
+/// ways, the largest message encoded) apply to the calls it checks.
+#[tokio::test]
+async fn the_generated_server_keeps_tonics_answers_and_settings() {
+    use tonic::codec::CompressionEncoding::Gzip;
+    use tonic::codegen::http::uri::PathAndQuery;
+    use tonic_prost::ProstCodec;
+
+    let calls = Arc::new(Calls::default());
+    let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
+    let serve = |server| async move {
+        let (incoming, addr) = loopback().await;
+        tokio::spawn(
+            Server::builder()
+                .add_service(server)
+                .serve_with_incoming(incoming),
+        );
+        connect(addr).await
+    };
+    let server = streaming::streams_auth::server(Handlers(Arc::clone(&calls)), authorizer);
+    let item = |name: &str| streaming::Item {
+        name: name.into(),
+        size: None,
+    };
+    let read = token("items:read", 600);
+
+    // A path of the service that is not one of its methods.
+    let channel = serve(server.clone()).await;
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary::<_, streaming::Item, _>(
+            with_token(item("missing"), &read),
+            PathAndQuery::from_static("/fixtures.streaming.Streams/Missing"),
+            ProstCodec::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+
+    // Compression is off unless the server turns it on, as in tonic.
+    let mut client = streaming::streams_client::StreamsClient::new(channel)
+        .send_compressed(Gzip)
+        .accept_compressed(Gzip);
+    let status = client
+        .unary(with_token(item("gzip"), &read))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert_eq!(calls.unary.load(Ordering::SeqCst), 0);
+
+    let channel = serve(
+        server
+            .clone()
+            .accept_compressed(Gzip)
+            .send_compressed(Gzip)
+            .max_encoding_message_size(64),
+    )
+    .await;
+    let mut client = streaming::streams_client::StreamsClient::new(channel)
+        .send_compressed(Gzip)
+        .accept_compressed(Gzip);
+    let reply = client.unary(with_token(item("gzip"), &read)).await.unwrap();
+    assert_eq!(
+        reply
+            .metadata()
+            .get("grpc-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip"),
+        "the reply is compressed"
+    );
+    assert_eq!(reply.into_inner().name, "gzip");
+    // The check still comes first.
+    let status = client.unary(item("no token")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    // A reply over the encoding limit, compressed: 1,000 pseudo-random letters.
+    let mut state = 1u32;
+    let noise: String = (0..1_000)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            char::from(b'a' + (state >> 24) as u8 % 26)
+        })
+        .collect();
+    let status = client
+        .unary(with_token(item(&noise), &read))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert_eq!(calls.unary.load(Ordering::SeqCst), 2);
+}

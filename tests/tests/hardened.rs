@@ -17,7 +17,7 @@ use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth::server::{HardenedLayers, HardenedServer};
 use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
 use mcp_auth_tests::fixtures::streaming::{
-    self, Item, Summary, streams_auth, streams_client::StreamsClient,
+    Item, Summary, streams_auth, streams_client::StreamsClient,
 };
 use mcp_auth_tests::support::{AUDIENCE, ISSUER, ItemStream, NOW, SECRET, token, with_token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -187,9 +187,7 @@ fn authorizer() -> Authorizer<C> {
 }
 
 /// The streaming fixture with its generated `server()`, as a user mounts it.
-fn streams(
-    handlers: &Handlers,
-) -> streaming::streams_server::StreamsServer<streams_auth::AuthorizedStreams<Handlers>> {
+fn streams(handlers: &Handlers) -> streams_auth::AuthorizedStreamsServer<Handlers> {
     streams_auth::server(handlers.clone(), authorizer())
 }
 

@@ -51,7 +51,7 @@ use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Status};
 
-use mcp_auth_tests::bench::{Guarded, Plain, empty_interceptor, streams_auth, strict};
+use mcp_auth_tests::bench::{Guarded, Plain, empty_interceptor, streams_auth};
 
 const ISSUER: &str = "https://issuer.load-bench";
 const AUDIENCE: &str = "load-bench";
@@ -485,7 +485,7 @@ fn mcp_auth_server(
     algs: &[Alg],
     limits: Limits,
     cache: usize,
-) -> strict::streams_server::StreamsServer<streams_auth::AuthorizedStreams<Guarded>> {
+) -> streams_auth::AuthorizedStreamsServer<Guarded> {
     let mut builder = JwtAuthenticator::<StandardClaims>::builder()
         .issuer(ISSUER)
         .audience(AUDIENCE)
