@@ -1131,6 +1131,7 @@ fn render(service: &ServiceDef) -> TokenStream {
     let mut trait_items = Vec::new();
     let mut adapter_items = Vec::new();
     let mut dispatch_arms = Vec::new();
+    let mut inherent_items = Vec::new();
     let server_ty = format_ident!("{}Server", adapter);
 
     for rpc in &service.rpcs {
@@ -1414,8 +1415,38 @@ fn render(service: &ServiceDef) -> TokenStream {
         } else {
             quote!(#response)
         };
+        // The check and the handler, as the adapter's own method: its future is awaited
+        // unboxed by the generated server, and boxed once by tonic's trait method.
+        let inherent_response = if rpc.server_streaming {
+            let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
+            quote!(#rt::ExpiringStream<T::#assoc>)
+        } else {
+            quote!(#response)
+        };
+        let inherent_doc = format!(
+            " Checks the call against the policy of `{path}`, then calls the handler: what \
+             tonic's trait method does, without boxing the future."
+        );
+        inherent_items.push(quote! {
+            #[doc = #inherent_doc]
+            pub fn #method(
+                &self,
+                request: #raw_request,
+            ) -> impl ::core::future::Future<
+                Output = ::core::result::Result<
+                    #rt::tonic::Response<#inherent_response>,
+                    #rt::tonic::Status,
+                >,
+            > + ::core::marker::Send + '_ {
+                let admission = #admission;
+                #rt::handle_after(admission, move |auth| {
+                    #prelude
+                    ::core::result::Result::Ok(#handler)
+                })
+            }
+        });
         // The signature `#[async_trait]` gives tonic's trait, written out: the check runs when
-        // tonic calls the method, and only the handler's future is boxed (`handle_after`).
+        // tonic calls the method, and its future is boxed once.
         adapter_items.push(quote! {
             fn #method<'life0, 'async_trait>(
                 &'life0 self,
@@ -1425,76 +1456,26 @@ fn render(service: &ServiceDef) -> TokenStream {
                 'life0: 'async_trait,
                 Self: 'async_trait,
             {
-                let admission = #admission;
-                #rt::handle_after(admission, move |auth| {
-                    #prelude
-                    ::core::result::Result::Ok(#handler)
-                })
+                ::std::boxed::Box::pin(#adapter::#method(self, request))
             }
         });
 
         // The server's arm for this path: tonic's generated arm, with the adapter's method as
-        // the service, borrowed from the call's future (tonic clones its `Arc` again and boxes
-        // a second future around the method's).
-        let (service_trait, grpc_method, stream_type) =
-            match (rpc.client_streaming, rpc.server_streaming) {
-                (false, false) => (quote!(UnaryService), quote!(unary), None),
-                (false, true) => (
-                    quote!(ServerStreamingService),
-                    quote!(server_streaming),
-                    Some(format_ident!(
-                        "{}Stream",
-                        proto_method,
-                        span = rpc.name.span()
-                    )),
-                ),
-                (true, false) => (
-                    quote!(ClientStreamingService),
-                    quote!(client_streaming),
-                    None,
-                ),
-                (true, true) => (
-                    quote!(StreamingService),
-                    quote!(streaming),
-                    Some(format_ident!(
-                        "{}Stream",
-                        proto_method,
-                        span = rpc.name.span()
-                    )),
-                ),
-            };
-        let (stream_item, call_response) = match &stream_type {
-            Some(assoc) => (
-                quote! {
-                    type ResponseStream =
-                        <#adapter<T, C> as #server_mod::#trait_ident>::#assoc;
-                },
-                quote!(Self::ResponseStream),
-            ),
-            None => (quote!(), quote!(#response)),
+        // the service, its future awaited where it is (tonic clones its `Arc` again and boxes
+        // the trait method's future in a second box).
+        let grpc_method = match (rpc.client_streaming, rpc.server_streaming) {
+            (false, false) => quote!(unary),
+            (false, true) => quote!(server_streaming),
+            (true, false) => quote!(client_streaming),
+            (true, true) => quote!(streaming),
         };
         dispatch_arms.push(quote! {
             #path => {
-                struct Call<'a, T, C: #rt::Claims>(&'a #adapter<T, C>);
-
-                impl<'a, T, C> #rt::tonic::server::#service_trait<#request> for Call<'a, T, C>
-                where
-                    T: #trait_ident<C>,
-                    C: #rt::Claims,
-                {
-                    type Response = #response;
-                    #stream_item
-                    type Future = #rt::BoxedCall<'a, #rt::tonic::Response<#call_response>>;
-
-                    fn call(&mut self, request: #raw_request) -> Self::Future {
-                        <#adapter<T, C> as #server_mod::#trait_ident>::#method(self.0, request)
-                    }
-                }
-
                 let adapter = ::std::sync::Arc::clone(&self.adapter);
                 let mut grpc = self.config.grpc();
                 ::std::boxed::Box::pin(async move {
-                    ::core::result::Result::Ok(grpc.#grpc_method(Call(&*adapter), request).await)
+                    let method = #rt::CallWith(|request| adapter.#method(request));
+                    ::core::result::Result::Ok(grpc.#grpc_method(method, request).await)
                 })
             }
         });
@@ -1518,9 +1499,10 @@ fn render(service: &ServiceDef) -> TokenStream {
         " The tonic service `{full_name}`: routes each call to its method of [`{adapter}`], \
          which checks it first. What [`server`] returns; add it to a tonic `Server` or \
          `Routes` like a tonic-generated server, whose four settings it has.\n\n \
-         It is tonic's generated server, with the adapter's methods called directly: one \
-         boxed future and one `Arc` count fewer per call than `{tonic_server}::new({adapter}::new(..))`, \
-         which also works (the adapter implements tonic's trait), for tonic's \
+         It is tonic's generated server, with the adapter's methods called directly and \
+         their futures awaited unboxed: per call one boxed future where \
+         `{tonic_server}::new({adapter}::new(..))` makes three, and one `Arc` count where it \
+         takes two. That also works (the adapter implements tonic's trait), for tonic's \
          `with_interceptor` for example."
     );
     let server_doc = format!(
@@ -1600,6 +1582,14 @@ fn render(service: &ServiceDef) -> TokenStream {
                         .field("authorizer", &self.authorizer)
                         .finish_non_exhaustive()
                 }
+            }
+
+            impl<T, C> #adapter<T, C>
+            where
+                T: #trait_ident<C>,
+                C: #rt::Claims,
+            {
+                #(#inherent_items)*
             }
 
             impl<T, C> #server_mod::#trait_ident for #adapter<T, C>

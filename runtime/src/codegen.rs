@@ -35,15 +35,16 @@ use tonic_prost::ProstCodec;
 /// The future of a generated adapter's method, as tonic's server trait wants it: boxed.
 pub type BoxedCall<'a, R> = Pin<Box<dyn Future<Output = Result<R, tonic::Status>> + Send + 'a>>;
 
-/// What a generated adapter returns for one call: `then` runs once `admission` admits the
-/// caller, with its proof; it does what remains before the handler (per-tool checks, the stream
-/// guard), and may refuse, then returns the handler's future.
+/// What a generated adapter's method returns for one call: the handler's future once
+/// `admission` admits the caller, or the refusal. `then` runs once the caller is admitted, with
+/// its proof; it does what remains before the handler (per-tool checks, the stream guard), and
+/// may refuse, then returns the handler's future.
 ///
-/// A check decided at once (every call, unless a remote rate limiter must answer) boxes that
-/// future alone: no state of the check travels with the call, where an `async` adapter carries
-/// the request twice and the check's future beside the handler's.
+/// A check decided at once (every call, unless a remote rate limiter must answer) keeps no
+/// state of the check in the future and boxes nothing: the generated server awaits this future
+/// inside its own, and tonic's trait method boxes it once.
 #[inline]
-pub fn handle_after<'a, A, R, F, H>(admission: Admission<'a, A>, then: F) -> BoxedCall<'a, R>
+pub fn handle_after<'a, A, R, F, H>(admission: Admission<'a, A>, then: F) -> Handled<'a, H, R>
 where
     A: Send + 'a,
     R: Send + 'a,
@@ -52,11 +53,91 @@ where
 {
     match admission {
         Admission::Decided(Ok(proof)) => match then(proof) {
-            Ok(handler) => Box::pin(handler),
-            Err(status) => Box::pin(std::future::ready(Err(status))),
+            Ok(handler) => Handled::Handler { handler },
+            Err(status) => Handled::Refused {
+                status: Some(status),
+            },
         },
-        Admission::Decided(Err(status)) => Box::pin(std::future::ready(Err(status))),
-        Admission::Waiting(decision) => Box::pin(async move { then(decision.await?)?.await }),
+        Admission::Decided(Err(status)) => Handled::Refused {
+            status: Some(status),
+        },
+        Admission::Waiting(decision) => Handled::Waiting {
+            call: Box::pin(async move { then(decision.await?)?.await }),
+        },
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future [`handle_after`] returns: the handler's, a refusal, or (when a remote rate
+    /// limiter must answer first) the boxed rest of the call.
+    #[project = HandledProjection]
+    pub enum Handled<'a, H, R> {
+        /// The caller was admitted: the handler's future.
+        Handler { #[pin] handler: H },
+        /// The caller was refused; taken on the first poll.
+        Refused { status: Option<tonic::Status> },
+        /// Waiting for the rate limiter, then the rest of the checks and the handler.
+        Waiting { call: BoxedCall<'a, R> },
+    }
+}
+
+impl<H, R> Future for Handled<'_, H, R>
+where
+    H: Future<Output = Result<R, tonic::Status>>,
+{
+    type Output = Result<R, tonic::Status>;
+
+    #[inline]
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            HandledProjection::Handler { handler } => handler.poll(cx),
+            HandledProjection::Refused { status } => std::task::Poll::Ready(Err(status
+                .take()
+                .expect("a refused call's future is not polled after it answered"))),
+            HandledProjection::Waiting { call } => call.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<H, R> std::fmt::Debug for Handled<'_, H, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Handler { .. } => f.write_str("Handler"),
+            Self::Refused { status } => f.debug_tuple("Refused").field(status).finish(),
+            Self::Waiting { .. } => f.write_str("Waiting"),
+        }
+    }
+}
+
+/// A closure as the tower service tonic's `Grpc` calls (tonic implements its four per-kind
+/// service traits for tower services): the generated server passes the adapter's method, so
+/// tonic awaits that method's future where it is, unboxed.
+#[derive(Debug, Clone, Copy)]
+pub struct CallWith<F>(pub F);
+
+impl<F, Request, Fut, R> tower_service::Service<Request> for CallWith<F>
+where
+    F: FnMut(Request) -> Fut,
+    Fut: Future<Output = Result<R, tonic::Status>>,
+{
+    type Response = R;
+    type Error = tonic::Status;
+    type Future = Fut;
+
+    #[inline]
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), tonic::Status>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, request: Request) -> Fut {
+        (self.0)(request)
     }
 }
 

@@ -21,23 +21,51 @@ struct Harness {
     clock: ManualClock,
 }
 
+/// Which server serves the generated adapters.
+#[derive(Clone, Copy)]
+enum Served {
+    /// mcp-auth's generated servers, as `server()` returns them.
+    ByMcpAuth,
+    /// tonic's generated servers around the same adapters.
+    ByTonic,
+}
+
 async fn start() -> Harness {
+    start_served(Served::ByMcpAuth).await
+}
+
+async fn start_served(served: Served) -> Harness {
     let clock = ManualClock::new(NOW);
     let authenticator = test_authenticator();
     let authorizer = Authorizer::with_clock(authenticator, clock.clone());
     let calls = Arc::new(Calls::default());
     let handlers = Handlers(Arc::clone(&calls));
     let (incoming, addr) = loopback().await;
-    let router = Server::builder()
-        .add_service(echo::echo_auth::server(
-            handlers.clone(),
-            authorizer.clone(),
-        ))
-        .add_service(streaming::streams_auth::server(
-            handlers.clone(),
-            authorizer.clone(),
-        ))
-        .add_service(public::status_auth::server(handlers, authorizer));
+    let router = match served {
+        Served::ByMcpAuth => Server::builder()
+            .add_service(echo::echo_auth::server(
+                handlers.clone(),
+                authorizer.clone(),
+            ))
+            .add_service(streaming::streams_auth::server(
+                handlers.clone(),
+                authorizer.clone(),
+            ))
+            .add_service(public::status_auth::server(handlers, authorizer)),
+        Served::ByTonic => Server::builder()
+            .add_service(echo::echo_server::EchoServer::new(
+                echo::echo_auth::AuthorizedEcho::new(handlers.clone(), authorizer.clone()),
+            ))
+            .add_service(streaming::streams_server::StreamsServer::new(
+                streaming::streams_auth::AuthorizedStreams::new(
+                    handlers.clone(),
+                    authorizer.clone(),
+                ),
+            ))
+            .add_service(public::status_server::StatusServer::new(
+                public::status_auth::AuthorizedStatus::new(handlers, authorizer),
+            )),
+    };
     tokio::spawn(router.serve_with_incoming(incoming));
     let channel = connect(addr).await;
     Harness {
@@ -64,7 +92,19 @@ fn say() -> echo::SayRequest {
 
 #[tokio::test]
 async fn unary_calls_are_checked_before_the_handler_runs() {
-    let h = start().await;
+    unary_calls_are_checked(start().await).await;
+}
+
+/// The adapter implements tonic's server trait too: served by tonic's own generated server,
+/// every call is checked the same way.
+#[tokio::test]
+async fn the_adapters_behind_tonics_servers_check_every_call_too() {
+    unary_calls_are_checked(start_served(Served::ByTonic).await).await;
+    public_rpcs_are_public_alone(start_served(Served::ByTonic).await).await;
+    streams_are_checked_at_open(start_served(Served::ByTonic).await).await;
+}
+
+async fn unary_calls_are_checked(h: Harness) {
     let mut client = echo::echo_client::EchoClient::new(h.channel.clone());
 
     let status = client.say(say()).await.unwrap_err();
@@ -132,7 +172,10 @@ async fn unary_calls_are_checked_before_the_handler_runs() {
 
 #[tokio::test]
 async fn public_rpcs_need_no_token_and_their_neighbours_still_do() {
-    let h = start().await;
+    public_rpcs_are_public_alone(start().await).await;
+}
+
+async fn public_rpcs_are_public_alone(h: Harness) {
     let mut client = public::status_client::StatusClient::new(h.channel.clone());
 
     let pong = client.ping(public::PingRequest {}).await.unwrap();
@@ -163,7 +206,10 @@ async fn public_rpcs_need_no_token_and_their_neighbours_still_do() {
 
 #[tokio::test]
 async fn every_streaming_kind_is_checked_at_open() {
-    let h = start().await;
+    streams_are_checked_at_open(start().await).await;
+}
+
+async fn streams_are_checked_at_open(h: Harness) {
     let mut client = streaming::streams_client::StreamsClient::new(h.channel.clone());
     let item = || streaming::Item {
         name: "a".into(),
