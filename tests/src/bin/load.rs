@@ -1334,6 +1334,10 @@ enum Ratio {
     /// Plain tonic's server CPU per call over the variant's: the throughput ratio of a server
     /// that is the bottleneck, and much less disturbed by other load on the machine.
     ServerCpu,
+    /// Plain tonic's client CPU per call over the variant's. The client costs about as much per
+    /// call as the server, and the two share the machine's two cores: calls/s follows the sum,
+    /// and a server's cost moves the client's (how many calls each wake-up carries).
+    ClientCpu,
 }
 
 fn report(
@@ -1368,6 +1372,7 @@ fn report(
             .map(|(r, b)| match kind {
                 Ratio::Throughput => r.per_second / b.per_second,
                 Ratio::ServerCpu => b.server_cpu_micros / r.server_cpu_micros,
+                Ratio::ClientCpu => b.client_cpu_micros / r.client_cpu_micros,
             })
             .collect()
     };
@@ -1438,9 +1443,15 @@ fn report(
         );
         let _ = writeln!(
             out,
-            "  {:<33} {:>9} {:>8}  {:<24} {:<24} paired with the empty interceptor (above 1: \
-             cheaper than it): calls/s, server CPU",
-            "variant", "calls/s", "srv µs", "calls/s ratio", "server CPU ratio",
+            "  {:<33} {:>9} {:>8} {:>8}  {:<24} {:<24} {:<24} paired with the empty \
+             interceptor (above 1: cheaper than it): calls/s, server CPU",
+            "variant",
+            "calls/s",
+            "srv µs",
+            "cli µs",
+            "calls/s ratio",
+            "server CPU ratio",
+            "client CPU ratio",
         );
         for (index, variant) in variants.iter().enumerate() {
             if cached[index].is_empty() {
@@ -1459,12 +1470,14 @@ fn report(
             };
             let _ = writeln!(
                 out,
-                "  {:<33} {:>9.0} {:>8.2}  {:<24} {:<24} {paired}",
+                "  {:<33} {:>9.0} {:>8.2} {:>8.2}  {:<24} {:<24} {:<24} {paired}",
                 variant.name,
                 med(|r| r.per_second),
                 med(|r| r.server_cpu_micros),
+                med(|r| r.client_cpu_micros),
                 interval(ratios_in(cached, index, Ratio::Throughput)),
                 interval(ratios_in(cached, index, Ratio::ServerCpu)),
+                interval(ratios_in(cached, index, Ratio::ClientCpu)),
             );
         }
     }
