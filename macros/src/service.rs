@@ -1423,13 +1423,14 @@ fn render(service: &ServiceDef) -> TokenStream {
         } else {
             quote!(#response)
         };
-        let inherent_doc = format!(
-            " Checks the call against the policy of `{path}`, then calls the handler: what \
-             tonic's trait method does, without boxing the future."
-        );
+        // Named apart from every RPC's method and the adapter's own `new`, `from_arc` and
+        // `get_ref` (a proto name starts with a letter), and called by path: method-call syntax
+        // on the `Arc` would find `Clone::clone` for an RPC named `Clone`.
+        let inherent = format_ident!("__mcp_auth_{}", method);
         inherent_items.push(quote! {
-            #[doc = #inherent_doc]
-            pub fn #method(
+            /// Checks the call against its RPC's policy, then calls the handler: what tonic's
+            /// trait method does, without boxing the future.
+            fn #inherent(
                 &self,
                 request: #raw_request,
             ) -> impl ::core::future::Future<
@@ -1456,7 +1457,7 @@ fn render(service: &ServiceDef) -> TokenStream {
                 'life0: 'async_trait,
                 Self: 'async_trait,
             {
-                ::std::boxed::Box::pin(#adapter::#method(self, request))
+                ::std::boxed::Box::pin(#adapter::#inherent(self, request))
             }
         });
 
@@ -1474,7 +1475,7 @@ fn render(service: &ServiceDef) -> TokenStream {
                 let adapter = ::std::sync::Arc::clone(&self.adapter);
                 let mut grpc = self.config.grpc();
                 ::std::boxed::Box::pin(async move {
-                    let method = #rt::CallWith(|request| adapter.#method(request));
+                    let method = #rt::CallWith(|request| #adapter::#inherent(&adapter, request));
                     ::core::result::Result::Ok(grpc.#grpc_method(method, request).await)
                 })
             }
@@ -1501,9 +1502,13 @@ fn render(service: &ServiceDef) -> TokenStream {
          `Routes` like a tonic-generated server, whose four settings it has.\n\n \
          It is tonic's generated server, with the adapter's methods called directly and \
          their futures awaited unboxed: per call one boxed future where \
-         `{tonic_server}::new({adapter}::new(..))` makes three, and one `Arc` count where it \
-         takes two. That also works (the adapter implements tonic's trait), for tonic's \
-         `with_interceptor` for example."
+         `{tonic_server}::new({adapter}::new(..))` makes three (two where it makes four, when \
+         a remote rate limiter must answer first), and one `Arc` count where it takes two. \
+         That also works (the adapter implements tonic's trait) where tonic's own server type \
+         is wanted; an interceptor wraps either (`InterceptedService::new(server(..), f)`).\n\n \
+         Calls are routed by the names in the `service!` invocation (`/package.Service/Method`), \
+         which the plugin writes from the proto; a hand-written invocation must spell them as \
+         the proto does."
     );
     let server_doc = format!(
         " Builds the tonic server for `{full_name}` from an implementation and an authorizer."

@@ -5,8 +5,9 @@
 //       rpc Ping(SayRequest) returns (SayResponse);
 //     }
 //
-// cut down to what `mcp_auth::service!` needs: the messages, the server trait and the server
-// struct with `new`. Included by the UI cases with `include!`.
+// cut down to what `mcp_auth::service!` needs: the messages (prost messages: the generated
+// server uses tonic-prost's codec) and the server trait; `EchoServer` as tonic's module has it.
+// Included by the UI cases with `include!`.
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SayRequest {
