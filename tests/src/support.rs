@@ -246,6 +246,13 @@ pub async fn loopback() -> (
     )
 }
 
+/// Serves `router` on 127.0.0.1 with a free port, in a task of its own, and connects to it.
+pub async fn serve(router: tonic::transport::server::Router) -> tonic::transport::Channel {
+    let (incoming, addr) = loopback().await;
+    tokio::spawn(router.serve_with_incoming(incoming));
+    connect(addr).await
+}
+
 /// A plaintext channel to a test server.
 pub async fn connect(addr: std::net::SocketAddr) -> tonic::transport::Channel {
     tonic::transport::Channel::from_shared(format!("http://{addr}"))

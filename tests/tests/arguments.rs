@@ -485,9 +485,7 @@ mod served {
     use mcp_auth::clock::ManualClock;
     use mcp_auth::{Authorized, Authorizer, StandardClaims};
     use mcp_auth_tests::fixtures::arguments::{self as args, arguments_auth as auth};
-    use mcp_auth_tests::support::{
-        NOW, connect, loopback, test_authenticator, to_struct, token, with_token,
-    };
+    use mcp_auth_tests::support::{NOW, serve, test_authenticator, to_struct, token, with_token};
     use serde_json::json;
     use tonic::{Code, Request, Response, Status};
 
@@ -532,13 +530,11 @@ mod served {
         let handlers = Handlers::default();
         let ran = Arc::clone(&handlers.0);
         let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
-        let (incoming, addr) = loopback().await;
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(auth::server(handlers, authorizer))
-                .serve_with_incoming(incoming),
-        );
-        let mut client = args::arguments_client::ArgumentsClient::new(connect(addr).await);
+        let channel = serve(
+            tonic::transport::Server::builder().add_service(auth::server(handlers, authorizer)),
+        )
+        .await;
+        let mut client = args::arguments_client::ArgumentsClient::new(channel);
         let cook = token("tools:call kitchen:use files:write", 600);
         let run = |call| args::RunRequest {
             request_id: "r1".into(),

@@ -12,7 +12,7 @@ use mcp_auth::Authorizer;
 use mcp_auth::clock::ManualClock;
 use mcp_auth::jwt::{JwtAuthenticator, JwtKey};
 use mcp_auth_tests::fixtures::streaming::{self, streams_client::StreamsClient};
-use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, connect, loopback};
+use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, NOW, SECRET, serve};
 use serde_json::{Value, json};
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Server};
@@ -53,13 +53,13 @@ async fn start(keys: &Keys) -> (Channel, Arc<Calls>) {
         .unwrap();
     let authorizer = Authorizer::with_clock(authenticator, ManualClock::new(NOW));
     let calls = Arc::new(Calls::default());
-    let (incoming, addr) = loopback().await;
-    let router = Server::builder().add_service(streaming::streams_auth::server(
-        Handlers(Arc::clone(&calls)),
-        authorizer,
-    ));
-    tokio::spawn(router.serve_with_incoming(incoming));
-    let channel = connect(addr).await;
+    let channel = serve(
+        Server::builder().add_service(streaming::streams_auth::server(
+            Handlers(Arc::clone(&calls)),
+            authorizer,
+        )),
+    )
+    .await;
     (channel, calls)
 }
 

@@ -15,9 +15,7 @@ use std::sync::{Arc, Mutex};
 use mcp_auth::clock::ManualClock;
 use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
 use mcp_auth_tests::fixtures::attack::{self, target_auth as auth};
-use mcp_auth_tests::support::{
-    AUDIENCE, ISSUER, NOW, SECRET, connect, loopback, test_authenticator,
-};
+use mcp_auth_tests::support::{AUDIENCE, ISSUER, NOW, SECRET, serve, test_authenticator};
 use tokio_stream::StreamExt;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, Server};
@@ -155,14 +153,10 @@ impl Harness {
         let clock = ManualClock::new(NOW);
         let authorizer = Authorizer::with_clock(test_authenticator(), clock.clone());
         let seen = Target::default();
-        let (incoming, addr) = loopback().await;
-        tokio::spawn(
-            Server::builder()
-                .add_service(auth::server(seen.clone(), authorizer))
-                .serve_with_incoming(incoming),
-        );
+        let channel =
+            serve(Server::builder().add_service(auth::server(seen.clone(), authorizer))).await;
         Self {
-            client: attack::target_client::TargetClient::new(connect(addr).await),
+            client: attack::target_client::TargetClient::new(channel),
             clock,
             seen,
             tokens: Vec::new(),

@@ -12,7 +12,7 @@ use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
 
 use mcp_auth_tests::support::{
-    Calls, Handlers, NOW, connect, loopback, test_authenticator, token, with_token,
+    Calls, Handlers, NOW, connect, loopback, serve, test_authenticator, token, with_token,
 };
 
 struct Harness {
@@ -40,7 +40,6 @@ async fn start_served(served: Served) -> Harness {
     let authorizer = Authorizer::with_clock(authenticator, clock.clone());
     let calls = Arc::new(Calls::default());
     let handlers = Handlers(Arc::clone(&calls));
-    let (incoming, addr) = loopback().await;
     let router = match served {
         Served::ByMcpAuth => Server::builder()
             .add_service(echo::echo_auth::server(
@@ -66,8 +65,7 @@ async fn start_served(served: Served) -> Harness {
                 public::status_auth::AuthorizedStatus::new(handlers, authorizer),
             )),
     };
-    tokio::spawn(router.serve_with_incoming(incoming));
-    let channel = connect(addr).await;
+    let channel = serve(router).await;
     Harness {
         channel,
         calls,
@@ -396,15 +394,6 @@ async fn the_generated_server_keeps_tonics_answers_and_settings() {
 
     let calls = Arc::new(Calls::default());
     let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
-    let serve = |server| async move {
-        let (incoming, addr) = loopback().await;
-        tokio::spawn(
-            Server::builder()
-                .add_service(server)
-                .serve_with_incoming(incoming),
-        );
-        connect(addr).await
-    };
     let server = streaming::streams_auth::server(Handlers(Arc::clone(&calls)), authorizer);
     let item = |name: &str| streaming::Item {
         name: name.into(),
@@ -413,7 +402,7 @@ async fn the_generated_server_keeps_tonics_answers_and_settings() {
     let read = token("items:read", 600);
 
     // A path of the service that is not one of its methods.
-    let channel = serve(server.clone()).await;
+    let channel = serve(Server::builder().add_service(server.clone())).await;
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
     let status = grpc
@@ -438,11 +427,13 @@ async fn the_generated_server_keeps_tonics_answers_and_settings() {
     assert_eq!(calls.unary.load(Ordering::SeqCst), 0);
 
     let channel = serve(
-        server
-            .clone()
-            .accept_compressed(Gzip)
-            .send_compressed(Gzip)
-            .max_encoding_message_size(64),
+        Server::builder().add_service(
+            server
+                .clone()
+                .accept_compressed(Gzip)
+                .send_compressed(Gzip)
+                .max_encoding_message_size(64),
+        ),
     )
     .await;
     let mut client = streaming::streams_client::StreamsClient::new(channel)

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_auth::Authorizer;
 use mcp_auth::jwt::JwtAuthenticator;
 use mcp_auth_tests::fixtures::echo;
-use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, connect, loopback, with_token};
+use mcp_auth_tests::support::{AUDIENCE, Calls, Handlers, ISSUER, serve, with_token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic::transport::Server;
@@ -68,16 +68,11 @@ async fn tokens_from_a_jwks_backed_issuer_are_accepted() {
     );
 
     let calls = Arc::new(Calls::default());
-    let (incoming, addr) = loopback().await;
-    tokio::spawn(
-        Server::builder()
-            .add_service(echo::echo_auth::server(
-                Handlers(Arc::clone(&calls)),
-                Authorizer::new(authenticator),
-            ))
-            .serve_with_incoming(incoming),
-    );
-    let channel = connect(addr).await;
+    let channel = serve(Server::builder().add_service(echo::echo_auth::server(
+        Handlers(Arc::clone(&calls)),
+        Authorizer::new(authenticator),
+    )))
+    .await;
     let mut client = echo::echo_client::EchoClient::new(channel);
 
     let now = std::time::SystemTime::now()

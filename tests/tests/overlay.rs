@@ -8,7 +8,7 @@ use mcp_auth::clock::ManualClock;
 use mcp_auth::policy::Access;
 use mcp_auth::{Authorized, Authorizer, StandardClaims};
 use mcp_auth_tests::fixtures::mcp::{self, mcp_auth as auth};
-use mcp_auth_tests::support::{NOW, connect, loopback, test_authenticator, token, with_token};
+use mcp_auth_tests::support::{NOW, serve, test_authenticator, token, with_token};
 use serde_json::json;
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Request, Response, Status};
@@ -179,14 +179,9 @@ async fn start() -> Harness {
     let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
     let handlers = Mcp::default();
     let ran = Arc::clone(&handlers.0);
-    let (incoming, addr) = loopback().await;
-    tokio::spawn(
-        Server::builder()
-            .add_service(auth::server(handlers, authorizer))
-            .serve_with_incoming(incoming),
-    );
+    let channel = serve(Server::builder().add_service(auth::server(handlers, authorizer))).await;
     Harness {
-        client: mcp::mcp_client::McpClient::new(connect(addr).await),
+        client: mcp::mcp_client::McpClient::new(channel),
         ran,
     }
 }

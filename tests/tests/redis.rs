@@ -23,7 +23,7 @@ use mcp_auth::rate_limit::{
 use mcp_auth::{AuditEvent, Authorizer, AuthorizerBuilder, Decision, StandardClaims};
 use mcp_auth_tests::fixtures::limits::{self, limited_auth};
 use mcp_auth_tests::support::{
-    Limited, LimitedHandlers, NOW, connect, loopback, test_authenticator, with_token,
+    Limited, LimitedHandlers, NOW, connect, loopback, serve, test_authenticator, with_token,
 };
 use tonic::transport::{Channel, Server};
 use tonic::{Code, Status};
@@ -575,16 +575,12 @@ async fn a_public_rpc_waits_for_redis_and_is_refused_when_it_is_gone() {
         .build()
         .unwrap();
     let calls = Arc::new(Calls::default());
-    let (incoming, addr) = loopback().await;
-    tokio::spawn(
-        Server::builder()
-            .add_service(public::status_auth::server(
-                Handlers(Arc::clone(&calls)),
-                authorizer,
-            ))
-            .serve_with_incoming(incoming),
-    );
-    let mut client = public::status_client::StatusClient::new(connect(addr).await);
+    let channel = serve(Server::builder().add_service(public::status_auth::server(
+        Handlers(Arc::clone(&calls)),
+        authorizer,
+    )))
+    .await;
+    let mut client = public::status_client::StatusClient::new(channel);
     let pings = || calls.ping.load(Ordering::SeqCst);
 
     // A burst of 2 at one a second: the third quick call is refused, the handler not run.

@@ -11,7 +11,7 @@ use mcp_auth::clock::ManualClock;
 use mcp_auth::{AuditEvent, Authorized, Authorizer, GuardedStream, StandardClaims};
 use mcp_auth_tests::fixtures::mcp::{self, mcp_auth as auth};
 use mcp_auth_tests::fixtures::tools::{self, tools_auth};
-use mcp_auth_tests::support::{NOW, connect, loopback, test_authenticator, token, with_token};
+use mcp_auth_tests::support::{NOW, serve, test_authenticator, token, with_token};
 use tokio_stream::{Stream, StreamExt};
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Server};
@@ -169,14 +169,13 @@ async fn start() -> (Channel, Seen) {
         })
         .build()
         .unwrap();
-    let (incoming, addr) = loopback().await;
-    tokio::spawn(
+    let channel = serve(
         Server::builder()
             .add_service(auth::server(seen.clone(), authorizer.clone()))
-            .add_service(tools_auth::server(seen.clone(), authorizer))
-            .serve_with_incoming(incoming),
-    );
-    (connect(addr).await, seen)
+            .add_service(tools_auth::server(seen.clone(), authorizer)),
+    )
+    .await;
+    (channel, seen)
 }
 
 /// `request` with the routing metadata `key: value` added (once per value).

@@ -9,7 +9,7 @@ use mcp_auth::clock::ManualClock;
 use mcp_auth::{Authorized, Authorizer, GuardedStream, StandardClaims};
 use mcp_auth_tests::fixtures::tools::{self, tools_auth};
 use mcp_auth_tests::support::{
-    AUDIENCE, ISSUER, NOW, connect, loopback, test_authenticator, token_for, with_token,
+    AUDIENCE, ISSUER, NOW, serve, test_authenticator, token_for, with_token,
 };
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::{Channel, Server};
@@ -82,13 +82,8 @@ async fn start() -> Harness {
     let authorizer = Authorizer::with_clock(authenticator, clock.clone());
     let handlers = Tools::default();
     let seen = Arc::clone(&handlers.0);
-    let (incoming, addr) = loopback().await;
-    tokio::spawn(
-        Server::builder()
-            .add_service(tools_auth::server(handlers, authorizer))
-            .serve_with_incoming(incoming),
-    );
-    let channel = connect(addr).await;
+    let channel =
+        serve(Server::builder().add_service(tools_auth::server(handlers, authorizer))).await;
     Harness {
         channel,
         seen,
