@@ -1500,6 +1500,15 @@ fn report(
 
     let _ = writeln!(out, "\ntargets (issue 7), on both ratios");
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    // The rounds a target is judged on: the second phase where the variant ran (its many
+    // rounds resolve what the main rounds cannot), the main rounds otherwise; and their name.
+    let judged_on = |index: usize, phase: &str| -> (&[Vec<RunResult>], String) {
+        if cached[index].is_empty() {
+            (results, format!("{rounds} main rounds"))
+        } else {
+            (cached, format!("{cached_rounds} {phase} rounds"))
+        }
+    };
     let both_in = |results: &[Vec<RunResult>], index: usize, floor: Option<usize>| {
         [Ratio::Throughput, Ratio::ServerCpu]
             .map(|kind| {
@@ -1518,13 +1527,7 @@ fn report(
             && variant.first_sight_of.is_none()
             && !variant.name.contains("tonic's server")
         {
-            // Judged on the second phase where it ran: its many rounds resolve what the main
-            // rounds cannot.
-            let (judged, source) = if cached[index].is_empty() {
-                (results, format!("{rounds} main rounds"))
-            } else {
-                (cached, format!("{cached_rounds} cached rounds"))
-            };
+            let (judged, source) = judged_on(index, "cached");
             // The same comparison paired: each round's ratio over the empty interceptor's in
             // that round, so the host's drift from round to round cancels out.
             // The two medians can differ by less than either moves; the paired interval says
@@ -1639,12 +1642,7 @@ fn report(
     }
     for name in ["mcp-auth, expiry check", "mcp-auth, every check"] {
         if let Some(index) = position(Shape::Stream, name) {
-            // Judged on the second phase where it ran, as the cached unary variants are.
-            let (judged, source) = if cached[index].is_empty() {
-                (results, format!("{rounds} main rounds"))
-            } else {
-                (cached, format!("{cached_rounds} second-phase rounds"))
-            };
+            let (judged, source) = judged_on(index, "second-phase");
             let _ = writeln!(
                 out,
                 "  stream, {:<32} >= 0.97x the unguarded stream ({source}); msgs/s {}",
