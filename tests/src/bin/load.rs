@@ -347,17 +347,16 @@ fn bearer(token: &str) -> AsciiMetadataValue {
     MetadataValue::try_from(format!("Bearer {token}")).expect("a token is ASCII")
 }
 
-/// `count` distinct tokens for every round, signed on all cores.
-fn first_sight_tokens(alg: &Alg, rounds: usize, count: usize) -> Vec<Vec<AsciiMetadataValue>> {
+/// `total` distinct tokens (their `jti`s `{prefix}-0`, `{prefix}-1`, ...), signed on all cores.
+fn distinct_tokens(alg: &Alg, prefix: &str, total: usize) -> Vec<String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let total = rounds * count;
     let chunk = total.div_ceil(threads);
-    let all: Vec<AsciiMetadataValue> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 scope.spawn(move || {
                     (t * chunk..((t + 1) * chunk).min(total))
-                        .map(|i| bearer(&token(alg, Some(&format!("first-sight-{i}")))))
+                        .map(|i| token(alg, Some(&format!("{prefix}-{i}"))))
                         .collect::<Vec<_>>()
                 })
             })
@@ -366,7 +365,15 @@ fn first_sight_tokens(alg: &Alg, rounds: usize, count: usize) -> Vec<Vec<AsciiMe
             .into_iter()
             .flat_map(|h| h.join().expect("a signing thread"))
             .collect()
-    });
+    })
+}
+
+/// `count` distinct tokens for every round, as `authorization` values.
+fn first_sight_tokens(alg: &Alg, rounds: usize, count: usize) -> Vec<Vec<AsciiMetadataValue>> {
+    let all: Vec<AsciiMetadataValue> = distinct_tokens(alg, "first-sight", rounds * count)
+        .iter()
+        .map(|token| bearer(token))
+        .collect();
     all.chunks(count).map(<[_]>::to_vec).collect()
 }
 
@@ -400,13 +407,20 @@ fn median_difference(a: &[RunResult], b: &[RunResult]) -> f64 {
     median(&mut differences)
 }
 
+/// Distinct tokens the decode alone cycles through, as many as the `tokens` benchmark's pool.
+///
+/// A first-sight token is decoded once. A short cycle of tokens lets the CPU's branch predictors
+/// learn the branches of the variable-time parts of the ECDSA check (the scalar inversion, the
+/// windows of the multiplication), which no first-sight token enjoys: in one sitting the ES256
+/// decode alone read 49.6-50.9 µs cycling 1 token, 51.3-52.3 cycling 16 (this harness until
+/// session 9), and 53.3-54.5 cycling 64, 256, 1,024, 2,048 or 4,096; HS256, RS256 and EdDSA
+/// moved by less than 2 %, either way.
+const DECODE_TOKENS: usize = 1024;
+
 /// The CPU cost of one `jsonwebtoken::decode` of `alg`'s tokens, in microseconds: the median of
-/// 9 batches over 16 distinct tokens shaped like the first-sight ones (signature checks of
-/// ECDSA and EdDSA vary from one signature to the next), with the checks mcp-auth makes.
-fn raw_decode_micros(alg: &Alg) -> f64 {
-    let tokens: Vec<String> = (0..16)
-        .map(|i| token(alg, Some(&format!("decode-{i}"))))
-        .collect();
+/// 9 batches cycling through `tokens` ([`DECODE_TOKENS`] distinct tokens shaped like the
+/// first-sight ones), with the checks mcp-auth makes.
+fn raw_decode_micros(alg: &Alg, tokens: &[String]) -> f64 {
     let validation = mcp_auth_validation(alg.algorithm);
     let mut next = tokens.iter().cycle();
     let mut decode = || {
@@ -939,11 +953,18 @@ fn main() {
         load_average(),
     );
 
-    println!("jsonwebtoken::decode alone, CPU time per token (16 distinct tokens, this thread):");
+    let decode_tokens: BTreeMap<&str, Vec<String>> = algs
+        .iter()
+        .map(|alg| (alg.name, distinct_tokens(alg, "decode", DECODE_TOKENS)))
+        .collect();
+    println!(
+        "jsonwebtoken::decode alone, CPU time per token ({DECODE_TOKENS} distinct tokens \
+         cycled, this thread):"
+    );
     let decode_micros: BTreeMap<&str, f64> = algs
         .iter()
         .map(|alg| {
-            let micros = raw_decode_micros(alg);
+            let micros = raw_decode_micros(alg, &decode_tokens[alg.name]);
             println!("  {:<6} {micros:7.2} µs", alg.name);
             (alg.name, micros)
         })
@@ -1205,7 +1226,7 @@ fn main() {
         if round > 0 {
             for (name, micros) in &mut decode_rounds {
                 std::thread::sleep(SETTLE);
-                micros.push(raw_decode_micros(alg(name)));
+                micros.push(raw_decode_micros(alg(name), &decode_tokens[name]));
             }
         }
         let label = if round == 0 {
