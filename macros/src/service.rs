@@ -1382,11 +1382,15 @@ fn render(service: &ServiceDef) -> TokenStream {
                 }
             }
         };
-        let admission = if public {
-            quote!(self.authorizer.admit_public_or_wait::<policy::#marker, _>(&request))
-        } else {
-            quote!(self.authorizer.authorize_or_wait::<policy::#marker, _>(&request))
+        let admission_of = |request: TokenStream| {
+            if public {
+                quote!(self.authorizer.admit_public_or_wait::<policy::#marker, _>(#request))
+            } else {
+                quote!(self.authorizer.authorize_or_wait::<policy::#marker, _>(#request))
+            }
         };
+        let admission = admission_of(quote!(&request));
+        let head_admission = admission_of(quote!(head));
         // The handler's future; a server stream's response is wrapped to end at the expiry.
         let handler = if rpc.server_streaming {
             let expiry = if public {
@@ -1427,9 +1431,11 @@ fn render(service: &ServiceDef) -> TokenStream {
         // `get_ref` (a proto name starts with a letter), and called by path: method-call syntax
         // on the `Arc` would find `Clone::clone` for an RPC named `Clone`.
         let inherent = format_ident!("__mcp_auth_{}", method);
+        let admit = format_ident!("__mcp_auth_admit_{}", method);
+        let admitted = format_ident!("__mcp_auth_admitted_{}", method);
         inherent_items.push(quote! {
             /// Checks the call against its RPC's policy, then calls the handler: what tonic's
-            /// trait method does, without boxing the future.
+            /// trait method does, without boxing the future. The message is decoded by then.
             fn #inherent(
                 &self,
                 request: #raw_request,
@@ -1441,9 +1447,36 @@ fn render(service: &ServiceDef) -> TokenStream {
             > + ::core::marker::Send + '_ {
                 let admission = #admission;
                 #rt::handle_after(admission, move |auth| {
-                    #prelude
-                    ::core::result::Result::Ok(#handler)
+                    Self::#admitted(self, auth, request)
                 })
+            }
+
+            /// The same check on the call's head, before its message is decoded: what the
+            /// generated server runs.
+            fn #admit<B>(
+                &self,
+                request: &mut #rt::tonic::codegen::http::Request<B>,
+            ) -> #rt::Admission<'_, #proof> {
+                #rt::admit_head(request, |head| #head_admission)
+            }
+
+            /// What follows the check, with the caller's proof: the per-tool checks or the
+            /// stream guard, then the handler's future.
+            fn #admitted(
+                &self,
+                auth: #proof,
+                request: #raw_request,
+            ) -> ::core::result::Result<
+                impl ::core::future::Future<
+                    Output = ::core::result::Result<
+                        #rt::tonic::Response<#inherent_response>,
+                        #rt::tonic::Status,
+                    >,
+                > + ::core::marker::Send + '_,
+                #rt::tonic::Status,
+            > {
+                #prelude
+                ::core::result::Result::Ok(#handler)
             }
         });
         // The signature `#[async_trait]` gives tonic's trait, written out: the check runs when
@@ -1470,12 +1503,27 @@ fn render(service: &ServiceDef) -> TokenStream {
             (true, false) => quote!(client_streaming),
             (true, true) => quote!(streaming),
         };
+        // The caller is checked on the call's head, as an interceptor would be: a refused
+        // call's message is never decoded (nor its stream opened), whatever its size.
         dispatch_arms.push(quote! {
             #path => {
                 let adapter = ::std::sync::Arc::clone(&self.adapter);
                 let mut grpc = self.config.grpc();
                 ::std::boxed::Box::pin(async move {
-                    let method = #rt::CallWith(|request| #adapter::#inherent(&adapter, request));
+                    let mut request = request;
+                    let admission = #adapter::#admit(&adapter, &mut request);
+                    let auth = match admission.decision().await {
+                        ::core::result::Result::Ok(auth) => auth,
+                        ::core::result::Result::Err(status) => {
+                            return ::core::result::Result::Ok(status.into_http());
+                        }
+                    };
+                    let mut auth = ::core::option::Option::Some(auth);
+                    let method = #rt::CallWith(|request| {
+                        #rt::handle_admitted(auth.take(), |auth| {
+                            #adapter::#admitted(&adapter, auth, request)
+                        })
+                    });
                     ::core::result::Result::Ok(grpc.#grpc_method(method, request).await)
                 })
             }
@@ -1506,6 +1554,9 @@ fn render(service: &ServiceDef) -> TokenStream {
          a remote rate limiter must answer first), and one `Arc` count where it takes two. \
          That also works (the adapter implements tonic's trait) where tonic's own server type \
          is wanted; an interceptor wraps either (`InterceptedService::new(server(..), f)`).\n\n \
+         The caller is checked on the call's head, before tonic decodes the message (tonic's \
+         server decodes first): a refused caller's message is never decoded. The checks that \
+         read the message (tool, resource, prompt) follow the decode.\n\n \
          Calls are routed by the names in the `service!` invocation (`/package.Service/Method`), \
          which the plugin writes from the proto; a hand-written invocation must spell them as \
          the proto does."

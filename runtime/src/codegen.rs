@@ -67,6 +67,47 @@ where
     }
 }
 
+/// Runs `check` (the RPC's admission) on the head of `request`, before tonic decodes its
+/// message: the generated server refuses a caller the way an interceptor does, without reading
+/// the body. The metadata and extensions are lent to the check as a `tonic::Request<()>` and
+/// put back; the admission keeps nothing of them.
+#[inline]
+pub fn admit_head<'a, A, B>(
+    request: &mut http::Request<B>,
+    check: impl FnOnce(&tonic::Request<()>) -> Admission<'a, A>,
+) -> Admission<'a, A> {
+    let head = tonic::Request::from_parts(
+        tonic::metadata::MetadataMap::from_headers(std::mem::take(request.headers_mut())),
+        std::mem::take(request.extensions_mut()),
+        (),
+    );
+    let admission = check(&head);
+    let (metadata, extensions, ()) = head.into_parts();
+    *request.headers_mut() = metadata.into_headers();
+    *request.extensions_mut() = extensions;
+    admission
+}
+
+/// [`handle_after`] for a caller the generated server admitted on the call's head: `then` runs
+/// with its proof once tonic has decoded the message. tonic calls a method's service once per
+/// call, so the proof is always there; were it not, the call is refused, never let through.
+#[inline]
+pub fn handle_admitted<'a, A, R, F, H>(auth: Option<A>, then: F) -> Handled<'a, H, R>
+where
+    R: Send + 'a,
+    F: FnOnce(A) -> Result<H, tonic::Status>,
+    H: Future<Output = Result<R, tonic::Status>> + Send + 'a,
+{
+    let status = match auth.map(then) {
+        Some(Ok(handler)) => return Handled::Handler { handler },
+        Some(Err(status)) => status,
+        None => tonic::Status::internal("the call's admission was already used"),
+    };
+    Handled::Refused {
+        status: Some(status),
+    }
+}
+
 pin_project_lite::pin_project! {
     /// The future [`handle_after`] returns: the handler's, a refusal, or (when a remote rate
     /// limiter must answer first) the boxed rest of the call.

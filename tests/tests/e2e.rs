@@ -467,3 +467,61 @@ async fn the_generated_server_keeps_tonics_answers_and_settings() {
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     assert_eq!(calls.unary.load(Ordering::SeqCst), 2);
 }
+
+/// The generated server checks the caller on the call's head, as a tonic interceptor does: a
+/// caller it refuses cannot make it decode a message, however large or malformed; an admitted
+/// caller's message is decoded and limited as tonic does.
+#[tokio::test]
+async fn a_refused_caller_s_message_is_never_decoded() {
+    use tonic::codegen::http::uri::PathAndQuery;
+    use tonic_prost::ProstCodec;
+
+    let calls = Arc::new(Calls::default());
+    let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
+    let server = streaming::streams_auth::server(Handlers(Arc::clone(&calls)), authorizer)
+        .max_decoding_message_size(1024);
+    let channel = serve(Server::builder().add_service(server)).await;
+    let mut client = streaming::streams_client::StreamsClient::new(channel.clone());
+    let large = streaming::Item {
+        name: "x".repeat(4096),
+        size: None,
+    };
+    let read = token("items:read", 600);
+
+    // Over the decoding limit: refused for who the caller is, not for the message.
+    let status = client.unary(large.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let status = client
+        .unary(with_token(large.clone(), &token("items:write", 600)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = client.watch(large.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    // An admitted caller's message is decoded, and tonic's limit applies to it.
+    let status = client.unary(with_token(large, &read)).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+
+    // Not an `Item`: field 1 is a varint where `Item` has a string.
+    let malformed = prost_types::Duration {
+        seconds: 7,
+        nanos: 0,
+    };
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let mut send = async |request: Request<prost_types::Duration>| {
+        grpc.ready().await.unwrap();
+        grpc.unary::<_, streaming::Item, _>(
+            request,
+            PathAndQuery::from_static("/fixtures.streaming.Streams/Unary"),
+            ProstCodec::default(),
+        )
+        .await
+        .unwrap_err()
+    };
+    let status = send(Request::new(malformed)).await;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let status = send(with_token(malformed, &read)).await;
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    assert_eq!(calls.unary.load(Ordering::SeqCst), 0);
+    assert_eq!(calls.watch.load(Ordering::SeqCst), 0);
+}

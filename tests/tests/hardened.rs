@@ -627,9 +627,12 @@ impl RawH2 {
             .unwrap();
     }
 
-    /// Opens a gRPC call to `Streams/Unary` and sends nothing more on it, so it stays open.
+    /// Opens a gRPC call to `Streams/Unary` with a token that may make it, and sends nothing
+    /// more on it, so it stays open: the server admits the caller on the call's head, then
+    /// waits for the message. (Without the token it would answer at once.)
     async fn open_stream(&mut self, id: u32) {
         let mut block = Vec::new();
+        let authorization = format!("Bearer {}", token("items:read", 600));
         for (name, value) in [
             (":method", "POST"),
             (":scheme", "http"),
@@ -637,6 +640,7 @@ impl RawH2 {
             (":path", "/fixtures.streaming.Streams/Unary"),
             ("content-type", "application/grpc"),
             ("te", "trailers"),
+            ("authorization", &authorization),
         ] {
             hpack_literal(&mut block, name, value);
         }
