@@ -1509,10 +1509,13 @@ fn render(service: &ServiceDef) -> TokenStream {
             #path => {
                 let adapter = ::std::sync::Arc::clone(&self.adapter);
                 let mut grpc = self.config.grpc();
+                let mut request = request;
                 ::std::boxed::Box::pin(async move {
-                    let mut request = request;
-                    let admission = #adapter::#admit(&adapter, &mut request);
-                    let auth = match admission.decision().await {
+                    let decided = match #adapter::#admit(&adapter, &mut request) {
+                        #rt::Admission::Decided(decided) => decided,
+                        #rt::Admission::Waiting(decision) => decision.await,
+                    };
+                    let auth = match decided {
                         ::core::result::Result::Ok(auth) => auth,
                         ::core::result::Result::Err(status) => {
                             return ::core::result::Result::Ok(status.into_http());
