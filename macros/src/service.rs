@@ -1431,8 +1431,10 @@ fn render(service: &ServiceDef) -> TokenStream {
         // `get_ref` (a proto name starts with a letter), and called by path: method-call syntax
         // on the `Arc` would find `Clone::clone` for an RPC named `Clone`.
         let inherent = format_ident!("__mcp_auth_{}", method);
-        let admit = format_ident!("__mcp_auth_admit_{}", method);
-        let admitted = format_ident!("__mcp_auth_admitted_{}", method);
+        // Prefixes that differ before the method's name from each other and from `__mcp_auth_`:
+        // `__mcp_auth_admit_get` would be both `Get`'s admission and RPC `AdmitGet`'s method.
+        let admit = format_ident!("__mcp_admit_{}", method);
+        let admitted = format_ident!("__mcp_admitted_{}", method);
         inherent_items.push(quote! {
             /// Checks the call against its RPC's policy, then calls the handler: what tonic's
             /// trait method does, without boxing the future. The message is decoded by then.

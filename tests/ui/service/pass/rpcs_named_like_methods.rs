@@ -1,5 +1,7 @@
 // RPCs named like the methods the generated server and adapter have or reach through `Arc`
-// (`Clone`, `AsRef`, `GetRef`, `FromArc`): the server calls each RPC's check by its path.
+// (`Clone`, `AsRef`, `GetRef`, `FromArc`): the server calls each RPC's check by its path. And
+// `Get` beside `AdmitGet` and `AdmittedGet`: the adapter's methods for one RPC's head check and
+// for what follows it are named apart from another RPC's.
 
 mod transport {
     #[derive(Clone, PartialEq, prost::Message)]
@@ -18,6 +20,10 @@ mod transport {
             async fn as_ref(&self, request: Request<Item>) -> Result<Response<Item>, Status>;
             async fn get_ref(&self, request: Request<Item>) -> Result<Response<Item>, Status>;
             async fn from_arc(&self, request: Request<Item>) -> Result<Response<Item>, Status>;
+            async fn get(&self, request: Request<Item>) -> Result<Response<Item>, Status>;
+            async fn admit_get(&self, request: Request<Item>) -> Result<Response<Item>, Status>;
+            async fn admitted_get(&self, request: Request<Item>)
+            -> Result<Response<Item>, Status>;
         }
     }
 }
@@ -29,6 +35,9 @@ mcp_auth::service! {
         rpc AsRef(transport::Item) returns (transport::Item) { authenticated }
         rpc GetRef(transport::Item) returns (transport::Item) { authenticated }
         rpc FromArc(transport::Item) returns (transport::Item) { authenticated }
+        rpc Get(transport::Item) returns (transport::Item) { authenticated }
+        rpc AdmitGet(transport::Item) returns (transport::Item) { authenticated }
+        rpc AdmittedGet(transport::Item) returns (transport::Item) { authenticated }
     }
 }
 
@@ -67,6 +76,30 @@ impl names_auth::Names for Handlers {
     async fn from_arc(
         &self,
         _: Authorized<StandardClaims, policy::FromArc>,
+        request: Request<Item>,
+    ) -> Result<Response<Item>, Status> {
+        Ok(Response::new(request.into_inner()))
+    }
+
+    async fn get(
+        &self,
+        _: Authorized<StandardClaims, policy::Get>,
+        request: Request<Item>,
+    ) -> Result<Response<Item>, Status> {
+        Ok(Response::new(request.into_inner()))
+    }
+
+    async fn admit_get(
+        &self,
+        _: Authorized<StandardClaims, policy::AdmitGet>,
+        request: Request<Item>,
+    ) -> Result<Response<Item>, Status> {
+        Ok(Response::new(request.into_inner()))
+    }
+
+    async fn admitted_get(
+        &self,
+        _: Authorized<StandardClaims, policy::AdmittedGet>,
         request: Request<Item>,
     ) -> Result<Response<Item>, Status> {
         Ok(Response::new(request.into_inner()))
