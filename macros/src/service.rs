@@ -1419,8 +1419,9 @@ fn render(service: &ServiceDef) -> TokenStream {
         } else {
             quote!(#response)
         };
-        // The check and the handler, as the adapter's own method: its future is awaited
-        // unboxed by the generated server, and boxed once by tonic's trait method.
+        // The check and the handler, as the adapter's own methods: tonic's trait method boxes
+        // the check-then-handler future once; the generated server runs the check on the head
+        // and the rest, once tonic has decoded the message, unboxed inside its own future.
         let inherent_response = if rpc.server_streaming {
             let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
             quote!(#rt::ExpiringStream<T::#assoc>)
@@ -1496,9 +1497,10 @@ fn render(service: &ServiceDef) -> TokenStream {
             }
         });
 
-        // The server's arm for this path: tonic's generated arm, with the adapter's method as
-        // the service, its future awaited where it is (tonic clones its `Arc` again and boxes
-        // the trait method's future in a second box).
+        // The server's arm for this path: tonic's generated arm, with the check on the head
+        // first and then the adapter's method for what follows it as the service, its future
+        // awaited where it is (tonic clones its `Arc` again and boxes the trait method's
+        // future in a second box).
         let grpc_method = match (rpc.client_streaming, rpc.server_streaming) {
             (false, false) => quote!(unary),
             (false, true) => quote!(server_streaming),
@@ -1511,7 +1513,7 @@ fn render(service: &ServiceDef) -> TokenStream {
             #path => {
                 let adapter = ::std::sync::Arc::clone(&self.adapter);
                 let mut grpc = self.config.grpc();
-                let mut request = request;
+                let mut request = request.map(#rt::NoTrailers::new);
                 ::std::boxed::Box::pin(async move {
                     let decided = match #adapter::#admit(&adapter, &mut request) {
                         #rt::Admission::Decided(decided) => decided,
@@ -1550,8 +1552,8 @@ fn render(service: &ServiceDef) -> TokenStream {
     let table_doc = format!(" The policy of every RPC of `{full_name}`, in proto order.");
     let service_name_lit = LitStr::new(&full_name, span);
     let server_ty_doc = format!(
-        " The tonic service `{full_name}`: routes each call to its method of [`{adapter}`], \
-         which checks it first. What [`server`] returns; add it to a tonic `Server` or \
+        " The tonic service `{full_name}`: checks each call against its RPC's policy, then \
+         routes it to its method of [`{adapter}`]. What [`server`] returns; add it to a tonic `Server` or \
          `Routes` like a tonic-generated server, whose four settings it has.\n\n \
          It is tonic's generated server, with the adapter's methods called directly and \
          their futures awaited unboxed: per call one boxed future where \

@@ -41,8 +41,9 @@ pub type BoxedCall<'a, R> = Pin<Box<dyn Future<Output = Result<R, tonic::Status>
 /// may refuse, then returns the handler's future.
 ///
 /// A check decided at once (every call, unless a remote rate limiter must answer) keeps no
-/// state of the check in the future and boxes nothing: the generated server awaits this future
-/// inside its own, and tonic's trait method boxes it once.
+/// state of the check in the future and boxes nothing: tonic's trait method boxes it once. (The
+/// generated server checks on the call's head instead, [`admit_head`], and hands tonic
+/// [`handle_admitted`]'s future.)
 #[inline]
 pub fn handle_after<'a, A, R, F, H>(admission: Admission<'a, A>, then: F) -> Handled<'a, H, R>
 where
@@ -86,6 +87,60 @@ pub fn admit_head<'a, A, B>(
     *request.headers_mut() = metadata.into_headers();
     *request.extensions_mut() = extensions;
     admission
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that ends in an error where the client sent trailers. gRPC clients never
+    /// send request trailers, and tonic merges them into a unary or server-streaming call's
+    /// metadata after the decode, over the headers the caller was checked on: the generated
+    /// server refuses them rather than let a trailer stand in for a header it checked (the
+    /// routed tool's, say, or the `authorization` a handler might read).
+    pub struct NoTrailers<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B> NoTrailers<B> {
+    /// Wraps a request body.
+    #[inline]
+    pub fn new(inner: B) -> Self {
+        Self { inner }
+    }
+}
+
+impl<B> http_body::Body for NoTrailers<B>
+where
+    B: http_body::Body,
+    B::Error: Into<tonic::codegen::StdError>,
+{
+    type Data = B::Data;
+    type Error = tonic::codegen::StdError;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, Self::Error>>> {
+        match std::task::ready!(self.project().inner.poll_frame(cx)) {
+            Some(Ok(frame)) if frame.is_trailers() => std::task::Poll::Ready(Some(Err(
+                tonic::Status::invalid_argument("request trailers are not accepted").into(),
+            ))),
+            Some(Ok(frame)) => std::task::Poll::Ready(Some(Ok(frame))),
+            Some(Err(error)) => std::task::Poll::Ready(Some(Err(error.into()))),
+            None => std::task::Poll::Ready(None),
+        }
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// [`handle_after`] for a caller the generated server admitted on the call's head: `then` runs

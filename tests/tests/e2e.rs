@@ -525,3 +525,91 @@ async fn a_refused_caller_s_message_is_never_decoded() {
     assert_eq!(calls.unary.load(Ordering::SeqCst), 0);
     assert_eq!(calls.watch.load(Ordering::SeqCst), 0);
 }
+
+/// gRPC clients never send request trailers; tonic would merge them into a unary call's metadata
+/// after the decode, over the headers the caller was checked on. The generated server refuses a
+/// request that carries them, whatever they hold, and the handler never runs.
+#[tokio::test]
+async fn request_trailers_are_refused() {
+    use prost::Message as _;
+
+    let calls = Arc::new(Calls::default());
+    let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
+    let server = streaming::streams_auth::server(Handlers(Arc::clone(&calls)), authorizer);
+    let (incoming, addr) = loopback().await;
+    tokio::spawn(
+        Server::builder()
+            .add_service(server)
+            .serve_with_incoming(incoming),
+    );
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let read = token("items:read", 600);
+    let message = streaming::Item {
+        name: "with trailers".into(),
+        size: None,
+    }
+    .encode_to_vec();
+    let mut frame = vec![0];
+    frame.extend(u32::try_from(message.len()).unwrap().to_be_bytes());
+    frame.extend(message);
+
+    // The grpc-status of one call to `Unary` with `trailers` (none: a plain call).
+    let call = |trailers: Option<tonic::codegen::http::HeaderMap>| {
+        let client = client.clone();
+        let frame = bytes::Bytes::from(frame.clone());
+        let read = read.clone();
+        async move {
+            let request = tonic::codegen::http::Request::post(format!(
+                "http://{addr}/fixtures.streaming.Streams/Unary"
+            ))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("authorization", format!("Bearer {read}"))
+            .body(())
+            .unwrap();
+            let mut client = client.ready().await.unwrap();
+            let (response, mut send) = client.send_request(request, false).unwrap();
+            match trailers {
+                Some(trailers) => {
+                    send.send_data(frame, false).unwrap();
+                    send.send_trailers(trailers).unwrap();
+                }
+                None => send.send_data(frame, true).unwrap(),
+            }
+            let response = response.await.unwrap();
+            if let Some(status) = response.headers().get("grpc-status") {
+                return status.to_str().unwrap().to_owned();
+            }
+            let mut body = response.into_body();
+            while let Some(data) = body.data().await {
+                let data = data.unwrap();
+                body.flow_control().release_capacity(data.len()).unwrap();
+            }
+            let trailers = body.trailers().await.unwrap().expect("grpc trailers");
+            trailers["grpc-status"].to_str().unwrap().to_owned()
+        }
+    };
+
+    assert_eq!(
+        call(None).await,
+        "0",
+        "the same call without trailers succeeds"
+    );
+    assert_eq!(calls.unary.load(Ordering::SeqCst), 1);
+    for (name, value) in [
+        ("authorization", format!("Bearer {read}")),
+        ("mcp_tool", "anything".to_owned()),
+        ("x-harmless", "1".to_owned()),
+    ] {
+        let mut trailers = tonic::codegen::http::HeaderMap::new();
+        trailers.insert(name, value.parse().unwrap());
+        assert_eq!(
+            call(Some(trailers)).await,
+            (Code::InvalidArgument as i32).to_string(),
+            "a `{name}` trailer"
+        );
+    }
+    assert_eq!(calls.unary.load(Ordering::SeqCst), 1);
+}
