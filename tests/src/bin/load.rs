@@ -411,10 +411,10 @@ fn median_difference(a: &[RunResult], b: &[RunResult]) -> f64 {
 ///
 /// A first-sight token is decoded once. A short cycle of tokens lets the CPU's branch predictors
 /// learn the branches of the variable-time parts of the ECDSA check (the scalar inversion, the
-/// windows of the multiplication), which no first-sight token enjoys: in one sitting the ES256
+/// windows of the multiplication), which no first-sight token enjoys: within one hour the ES256
 /// decode alone read 49.6-50.9 µs cycling 1 token, 51.3-52.3 cycling 16 (this harness until
-/// session 9), and 53.3-54.5 cycling 64, 256, 1,024, 2,048 or 4,096; HS256, RS256 and EdDSA
-/// moved by less than 2 %, either way.
+/// session 9), and 53.1-54.5 cycling 64, 256, 1,024, 2,048 or 4,096; HS256, RS256 and EdDSA
+/// moved by less than 2 %, either way (BENCHMARKS.md, Fixed 21).
 const DECODE_TOKENS: usize = 1024;
 
 /// The CPU cost of one `jsonwebtoken::decode` of `alg`'s tokens, in microseconds: the median of
@@ -957,6 +957,9 @@ fn main() {
         .iter()
         .map(|alg| (alg.name, distinct_tokens(alg, "decode", DECODE_TOKENS)))
         .collect();
+    // The signing kept every core busy: let the host settle before the measurement the
+    // burning interceptor takes its burn from.
+    std::thread::sleep(SETTLE);
     println!(
         "jsonwebtoken::decode alone, CPU time per token ({DECODE_TOKENS} distinct tokens \
          cycled, this thread):"
