@@ -473,11 +473,23 @@ async fn the_generated_server_keeps_tonics_answers_and_settings() {
 /// caller's message is decoded and limited as tonic does.
 #[tokio::test]
 async fn a_refused_caller_s_message_is_never_decoded() {
+    use std::sync::Mutex;
     use tonic::codegen::http::uri::PathAndQuery;
     use tonic_prost::ProstCodec;
 
     let calls = Arc::new(Calls::default());
-    let authorizer = Authorizer::with_clock(test_authenticator(), ManualClock::new(NOW));
+    let decisions = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&decisions);
+    let authorizer = Authorizer::builder()
+        .token(test_authenticator())
+        .clock(ManualClock::new(NOW))
+        .audit_sink(move |event: &mcp_auth::AuditEvent<'_>| {
+            sink.lock()
+                .unwrap()
+                .push(event.decision.as_str().to_owned());
+        })
+        .build()
+        .unwrap();
     let server = streaming::streams_auth::server(Handlers(Arc::clone(&calls)), authorizer)
         .max_decoding_message_size(1024);
     let channel = serve(Server::builder().add_service(server)).await;
@@ -524,6 +536,12 @@ async fn a_refused_caller_s_message_is_never_decoded() {
     assert_eq!(status.code(), Code::Internal, "{status:?}");
     assert_eq!(calls.unary.load(Ordering::SeqCst), 0);
     assert_eq!(calls.watch.load(Ordering::SeqCst), 0);
+    // The decision is made on the head: the two admitted callers whose message then failed to
+    // decode have their allow event, and no handler ran.
+    assert_eq!(
+        *decisions.lock().unwrap(),
+        ["deny", "deny", "deny", "allow", "deny", "allow"]
+    );
 }
 
 /// gRPC clients never send request trailers; tonic would merge them into a unary call's metadata

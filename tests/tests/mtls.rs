@@ -207,8 +207,10 @@ async fn start() -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let agents = Arc::new(Agents::default());
+    // The generated server, as `server()` returns it: the caller's certificate is read on the
+    // call's head, before the message is decoded.
     let router = Server::builder().tls_config(tls).unwrap().add_service(
-        identity::agents_server::AgentsServer::new(agents_auth::AuthorizedAgents::from_arc(
+        agents_auth::AuthorizedAgentsServer::new(agents_auth::AuthorizedAgents::from_arc(
             Arc::clone(&agents),
             authorizer,
         )),
