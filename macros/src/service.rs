@@ -1508,7 +1508,8 @@ fn render(service: &ServiceDef) -> TokenStream {
             (true, true) => quote!(streaming),
         };
         // The caller is checked on the call's head, as an interceptor would be: a refused
-        // call's message is never decoded (nor its stream opened), whatever its size.
+        // call's message is never decoded, whatever its size. The body refuses trailers, which
+        // tonic would merge into the metadata after the decode, over the checked headers.
         dispatch_arms.push(quote! {
             #path => {
                 let adapter = ::std::sync::Arc::clone(&self.adapter);
@@ -1553,8 +1554,8 @@ fn render(service: &ServiceDef) -> TokenStream {
     let service_name_lit = LitStr::new(&full_name, span);
     let server_ty_doc = format!(
         " The tonic service `{full_name}`: checks each call against its RPC's policy, then \
-         routes it to its method of [`{adapter}`]. What [`server`] returns; add it to a tonic `Server` or \
-         `Routes` like a tonic-generated server, whose four settings it has.\n\n \
+         routes it to its method of [`{adapter}`]. What [`server`] returns; add it to a tonic \
+         `Server` or `Routes` like a tonic-generated server, whose four settings it has.\n\n \
          It is tonic's generated server, with the adapter's methods called directly and \
          their futures awaited unboxed: per call one boxed future where \
          `{tonic_server}::new({adapter}::new(..))` makes three (two where it makes four, when \
@@ -1563,7 +1564,8 @@ fn render(service: &ServiceDef) -> TokenStream {
          is wanted; an interceptor wraps either (`InterceptedService::new(server(..), f)`).\n\n \
          The caller is checked on the call's head, before tonic decodes the message (tonic's \
          server decodes first): a refused caller's message is never decoded. The checks that \
-         read the message (tool, resource, prompt) follow the decode.\n\n \
+         read the message (tool, resource, prompt) follow the decode. Request trailers, which \
+         gRPC clients never send, are refused (`INVALID_ARGUMENT`).\n\n \
          Calls are routed by the names in the `service!` invocation (`/package.Service/Method`), \
          which the plugin writes from the proto; a hand-written invocation must spell them as \
          the proto does."
