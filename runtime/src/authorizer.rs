@@ -120,6 +120,21 @@ impl fmt::Debug for Limits {
     }
 }
 
+#[cfg(test)]
+impl Limits {
+    /// The in-memory limiter and no default limits, refusing (not allowing) when it cannot
+    /// decide: for the stream guard's tests.
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            limiter: Arc::new(InMemoryRateLimiter::new()),
+            calls: None,
+            messages: None,
+            allow_when_unavailable: false,
+            auditor: Auditor::default(),
+        }
+    }
+}
+
 impl Limits {
     /// Counts one event with the limiter, for callers that poll the check themselves.
     pub(crate) fn start(&self, limit: RateLimit, key: RateKey<'_>) -> crate::rate_limit::RateCheck {

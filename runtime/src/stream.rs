@@ -154,6 +154,14 @@ impl Deadline {
         self.shared.at.load(Ordering::SeqCst)
     }
 
+    /// Takes up to `most` of the messages that may pass without a read of the clock, for a
+    /// guard's fast path; see [`GuardedStream::grant`].
+    fn take_quiet(&mut self, most: u32) -> u32 {
+        let taken = self.quiet.min(most);
+        self.quiet -= taken;
+        taken
+    }
+
     /// Whether the deadline has passed, asked for each message.
     #[inline(always)]
     fn passed(&mut self) -> bool {
@@ -339,6 +347,15 @@ pub(crate) type Reauthenticate = Arc<dyn Fn(&str) -> Result<Renewed, AuthError> 
 /// A refused message never reaches the handler, and nothing after it is read.
 pub struct GuardedStream<T> {
     inner: Streaming<T>,
+    /// Messages that may pass with no check but the deadline's alarm: the messages the
+    /// deadline lets pass without a clock read and the budget's events, both taken out of
+    /// `deadline` and `budget` ahead (the smaller number of each), and put back by
+    /// [`settle`](Self::settle) before anything else looks at them. Always 0 when a message
+    /// needs more than that (tool or token hooks, a remote limiter, a refusal, the end).
+    fast: u32,
+    /// The deadline's alarm, or [`SILENT`] when the stream has no deadline: read on the fast
+    /// path without going through the `Option`.
+    alarm: Arc<Alarm>,
     policy: &'static MethodPolicy,
     subject: Option<Arc<str>>,
     deadline: Option<Deadline>,
@@ -374,11 +391,16 @@ pub(crate) struct GuardParts<T> {
 
 impl<T> GuardedStream<T> {
     pub(crate) fn new(inner: Streaming<T>, parts: GuardParts<T>) -> Self {
+        let deadline = Deadline::new(parts.expiry, &parts.clock);
         Self {
             inner,
+            fast: 0,
+            alarm: deadline
+                .as_ref()
+                .map_or_else(|| Arc::clone(&SILENT), |d| Arc::clone(&d.alarm)),
             policy: parts.policy,
             subject: parts.subject,
-            deadline: Deadline::new(parts.expiry, &parts.clock),
+            deadline,
             auditor: parts.auditor,
             limit: parts.limit,
             budget: parts.budget,
@@ -408,6 +430,7 @@ impl<T> GuardedStream<T> {
     #[cold]
     #[inline(never)]
     fn refuse(&mut self, error: &AuthError) -> Poll<Option<Result<T, Status>>> {
+        self.settle();
         self.ended = true;
         self.checking = None;
         let detail = error.to_string();
@@ -484,22 +507,108 @@ impl<T> Stream for GuardedStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if this.ended || this.checking.is_some() {
-            return this.poll_ended_or_checking(cx);
+        // The fast path: a message counted ahead, while the deadline's alarm is silent.
+        if this.fast > 0 {
+            return match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) if !this.alarm.rang() => {
+                    this.fast -= 1;
+                    Poll::Ready(Some(Ok(message)))
+                }
+                other => this.leave_fast_path(other, cx),
+            };
         }
-        // The common case inline: a message, no token in it; the rest out of line.
-        let message = match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(message))) => message,
-            other => return this.no_message(other, cx),
-        };
-        if this.hooks.reauth_token.is_some() {
-            return this.poll_with_reauthentication(message, cx);
-        }
-        this.check(message, cx)
+        this.poll_slow(cx)
     }
 }
 
+/// The alarm of a stream without a deadline: never rings.
+static SILENT: std::sync::LazyLock<Arc<Alarm>> = std::sync::LazyLock::new(Arc::default);
+
 impl<T> GuardedStream<T> {
+    /// Puts back what the fast path took ahead and did not spend.
+    #[inline]
+    fn settle(&mut self) {
+        let unspent = std::mem::take(&mut self.fast);
+        if unspent > 0 {
+            if let Some(deadline) = &mut self.deadline {
+                deadline.quiet += unspent;
+            }
+            if let Some(budget) = &mut self.budget {
+                budget.put_back(unspent);
+            }
+        }
+    }
+
+    /// After a message passed the checks: takes ahead as many messages as both the deadline
+    /// and the budget let pass without a look, when that is all a message needs.
+    #[inline]
+    fn grant(&mut self) {
+        let needs_more = self.ended
+            || self.checking.is_some()
+            || self.hooks.tool_name.is_some()
+            || self.hooks.reauth_token.is_some()
+            || (self.budget.is_none() && self.limit.is_some());
+        if needs_more {
+            return;
+        }
+        let quiet = self.deadline.as_ref().map_or(u32::MAX, |d| d.quiet);
+        let most = match &mut self.budget {
+            Some(budget) => budget.take_stock(quiet),
+            None => quiet,
+        };
+        self.fast = match &mut self.deadline {
+            Some(deadline) => deadline.take_quiet(most),
+            None => most,
+        };
+    }
+
+    /// The fast path's message was not a plain one, or the alarm rang: settles, then goes the
+    /// slow way with what the inner stream gave.
+    #[cold]
+    #[inline(never)]
+    fn leave_fast_path(
+        &mut self,
+        polled: Poll<Option<Result<T, Status>>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Status>>> {
+        self.settle();
+        let message = match polled {
+            Poll::Ready(Some(Ok(message))) => message,
+            other => return self.no_message(other, cx),
+        };
+        self.check_and_grant(message, cx)
+    }
+
+    /// Every check on `message`, then the fast path's grant if it passed.
+    #[inline(always)]
+    fn check_and_grant(
+        &mut self,
+        message: T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Status>>> {
+        let polled = self.check(message, cx);
+        if let Poll::Ready(Some(Ok(_))) = &polled {
+            self.grant();
+        }
+        polled
+    }
+
+    /// A message the fast path does not cover: every check, one by one.
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        if self.ended || self.checking.is_some() {
+            return self.poll_ended_or_checking(cx);
+        }
+        let message = match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(message))) => message,
+            other => return self.no_message(other, cx),
+        };
+        if self.hooks.reauth_token.is_some() {
+            return self.poll_with_reauthentication(message, cx);
+        }
+        self.check_and_grant(message, cx)
+    }
+
     /// After the end, or while a remote limiter decides on a message.
     #[inline(never)]
     fn poll_ended_or_checking(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
@@ -565,9 +674,10 @@ impl<T> GuardedStream<T> {
         }
     }
 
-    /// The per-message checks: expiry, tool, rate limit. Small enough to be inlined into
-    /// `poll_next` (always: left to itself, the compiler sometimes did not, at a nanosecond a
-    /// message); the tool check (which builds errors) is out of line.
+    /// The per-message checks: expiry, tool, rate limit, for a message the fast path does not
+    /// cover (every message of a stream with hooks or a remote limiter; one in a batch of the
+    /// budget or in [`READ_CLOCK_EVERY`] otherwise). The tool check (which builds errors) is
+    /// out of line.
     #[inline(always)]
     fn check(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         if self.deadline.as_mut().is_some_and(Deadline::passed) {
@@ -630,6 +740,13 @@ impl<T> GuardedStream<T> {
                 }
             },
         }
+    }
+}
+
+impl<T> Drop for GuardedStream<T> {
+    /// Puts back the events the fast path took ahead, for the budget to give back.
+    fn drop(&mut self) {
+        self.settle();
     }
 }
 
@@ -883,5 +1000,194 @@ mod tests {
         clock.now.store(1_100, Ordering::SeqCst);
         tx.send(item()).unwrap();
         assert!(next(&mut stream).await.unwrap().is_err());
+    }
+
+    /// The inbound side: a [`GuardedStream`] of `u32` messages sent as gRPC frames on a channel.
+    mod guarded {
+        use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+        use super::*;
+        use crate::authorizer::Limits;
+        use crate::policy::{Access, IdentityRequirement, MethodKind, StreamChecks};
+        use crate::rate_limit::{RateLimit, frozen_budgets};
+
+        static CHAT: MethodPolicy = MethodPolicy {
+            service: "a.B",
+            method: "Chat",
+            path: "/a.B/Chat",
+            kind: MethodKind::Bidirectional,
+            access: Access::Authenticated,
+            identity: IdentityRequirement::Any,
+            stream: StreamChecks::STRICT,
+            rate_limit: None,
+            message_rate_limit: None,
+            tools: None,
+            resources: None,
+            prompts: None,
+        };
+
+        /// A request body whose frames a test sends.
+        struct Frames(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+
+        impl http_body::Body for Frames {
+            type Data = Bytes;
+            type Error = Status;
+
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+                self.0
+                    .poll_recv(cx)
+                    .map(|data| data.map(|data| Ok(http_body::Frame::data(data))))
+            }
+        }
+
+        struct U32s;
+
+        impl tonic::codec::Decoder for U32s {
+            type Item = u32;
+            type Error = Status;
+
+            fn decode(
+                &mut self,
+                src: &mut tonic::codec::DecodeBuf<'_>,
+            ) -> Result<Option<u32>, Status> {
+                Ok(Some(src.get_u32()))
+            }
+        }
+
+        /// The sending end of a guarded stream.
+        struct Client(tokio::sync::mpsc::UnboundedSender<Bytes>);
+
+        impl Client {
+            fn send(&self, messages: u32) {
+                let mut frames = BytesMut::new();
+                for n in 0..messages {
+                    frames.put_u8(0);
+                    frames.put_u32(4);
+                    frames.put_u32(n);
+                }
+                self.0.send(frames.freeze()).unwrap();
+            }
+        }
+
+        /// A guarded stream with every check on: the deadline (on `clock`) and a message budget
+        /// of `budget`'s.
+        fn guarded(
+            deadline: Option<u64>,
+            clock: &Arc<LateTimers>,
+            budget: Option<Budget>,
+        ) -> (Client, GuardedStream<u32>) {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let inner = Streaming::new_request(U32s, Frames(rx), None, None);
+            let identity: Arc<str> = "carol".into();
+            let parts = GuardParts {
+                policy: &CHAT,
+                subject: Some(Arc::clone(&identity)),
+                expiry: Expiry::at(deadline),
+                clock: Arc::clone(clock) as Arc<dyn Clock>,
+                auditor: Auditor::default(),
+                limit: Some(MessageLimit {
+                    limits: Limits::for_tests(),
+                    limit: RateLimit::new(6_400, 1_024),
+                    identity,
+                }),
+                budget,
+                granted: None,
+                hooks: StreamHooks::NONE,
+                reauthenticate: None,
+                routed_tool: Routed::Absent,
+            };
+            (Client(tx), GuardedStream::new(inner, parts))
+        }
+
+        /// The messages that pass before the stream has none ready, and how it stopped:
+        /// `None` while it waits for more, or the code of the error that ended it.
+        async fn drain(stream: &mut GuardedStream<u32>) -> (usize, Option<tonic::Code>) {
+            let mut passed = 0;
+            loop {
+                let polled =
+                    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *stream).poll_next(cx)))
+                        .await;
+                match polled {
+                    Poll::Ready(Some(Ok(_))) => passed += 1,
+                    Poll::Ready(Some(Err(status))) => return (passed, Some(status.code())),
+                    Poll::Ready(None) => panic!("the stream ended"),
+                    Poll::Pending => return (passed, None),
+                }
+            }
+        }
+
+        /// Batches of 64 from one budget that does not refill.
+        const BATCHED: RateLimit = RateLimit::new(6_400, 1_024);
+
+        /// Messages on the fast path spend the caller's budget one by one, and what it took
+        /// ahead goes back when the stream waits and when it is dropped: two streams together
+        /// pass exactly the budget.
+        #[tokio::test(start_paused = true)]
+        async fn messages_counted_ahead_spend_the_budget_exactly() {
+            let clock = LateTimers::new();
+            let budgets = frozen_budgets(1_000, BATCHED);
+            let (client, mut first) = guarded(Some(START + 600), &clock, Some(budgets()));
+            client.send(10);
+            assert_eq!(drain(&mut first).await, (10, None));
+            let (client, mut second) = guarded(Some(START + 600), &clock, Some(budgets()));
+            client.send(2_000);
+            let (passed, refused) = drain(&mut second).await;
+            assert_eq!(passed, 990, "beside 10 messages of a stream that waits");
+            assert_eq!(refused, Some(tonic::Code::ResourceExhausted));
+
+            let budgets = frozen_budgets(100, BATCHED);
+            let (client, mut third) = guarded(Some(START + 600), &clock, Some(budgets()));
+            client.send(5);
+            for _ in 0..5 {
+                assert!(matches!(third.message().await, Ok(Some(_))));
+            }
+            assert!(third.fast > 0, "the fast path was not taken");
+            drop(third);
+            let (client, mut fourth) = guarded(Some(START + 600), &clock, Some(budgets()));
+            client.send(200);
+            let (passed, refused) = drain(&mut fourth).await;
+            assert_eq!(passed, 95, "beside 5 messages of a dropped stream");
+            assert_eq!(refused, Some(tonic::Code::ResourceExhausted));
+        }
+
+        /// The deadline's timer ringing while messages pass on the fast path: the next message
+        /// reads the clock and is refused once the deadline has passed.
+        #[tokio::test(start_paused = true)]
+        async fn the_alarm_takes_a_flood_off_the_fast_path() {
+            let clock = LateTimers::new();
+            let budget = frozen_budgets(1_000_000, BATCHED)();
+            let (client, mut stream) = guarded(Some(START + 100), &clock, Some(budget));
+            client.send(10);
+            assert_eq!(drain(&mut stream).await, (10, None));
+            client.send(10);
+            assert!(matches!(stream.message().await, Ok(Some(_))));
+            assert!(stream.fast > 0, "the fast path was not taken");
+            clock.now.store(START + 100, Ordering::SeqCst);
+            tokio::time::advance(std::time::Duration::from_secs(100)).await;
+            let refused = stream.message().await.unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        }
+
+        /// A timer that does not ring (a starved runtime): a flood that never waits still
+        /// reads the clock every `READ_CLOCK_EVERY` messages and ends at the deadline.
+        #[tokio::test(start_paused = true)]
+        async fn a_flood_without_its_timer_still_ends_at_the_deadline() {
+            let clock = LateTimers::new();
+            let budget = frozen_budgets(1_000_000, BATCHED)();
+            let (client, mut stream) = guarded(Some(START + 100), &clock, Some(budget));
+            client.send(1);
+            assert_eq!(drain(&mut stream).await, (1, None));
+            client.send(1);
+            assert!(matches!(stream.message().await, Ok(Some(_))));
+            assert!(stream.fast > 0, "the fast path was not taken");
+            clock.now.store(START + 100, Ordering::SeqCst);
+            client.send(3 * READ_CLOCK_EVERY);
+            let (passed, refused) = drain(&mut stream).await;
+            assert!(passed <= READ_CLOCK_EVERY as usize, "{passed} passed");
+            assert_eq!(refused, Some(tonic::Code::Unauthenticated));
+        }
     }
 }

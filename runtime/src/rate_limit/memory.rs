@@ -230,6 +230,20 @@ impl Budget {
         self.take()
     }
 
+    /// Takes up to `most` of the events in stock, for a stream guard to spend without a call
+    /// per event; what it does not spend it gives back with [`put_back`](Self::put_back)
+    /// before any other call.
+    pub(crate) fn take_stock(&mut self, most: u32) -> u32 {
+        let taken = self.stock.min(most);
+        self.stock -= taken;
+        taken
+    }
+
+    /// Puts back events taken with [`take_stock`](Self::take_stock) and not spent.
+    pub(crate) fn put_back(&mut self, events: u32) {
+        self.stock += events;
+    }
+
     /// Gives back the events taken and not spent: a stream calls it when it waits for a
     /// message, so a batch taken long ago cannot be spent after the shared budget refilled
     /// (which would let a caller's streams together exceed the burst in a short window).
@@ -250,6 +264,15 @@ impl Budget {
         }
         outcome(self.gcra.check_n(now, 1))
     }
+}
+
+/// Budgets of `limit`'s batches that share one GCRA of `burst` events that does not refill
+/// during a test: for the stream guard's tests.
+#[cfg(test)]
+pub(crate) fn frozen_budgets(burst: u64, limit: RateLimit) -> impl Fn() -> Budget {
+    let shared = tests::frozen(burst);
+    let clock = MonotonicNanos(Instant::now());
+    move || Budget::new(Arc::clone(&shared), clock, limit)
 }
 
 impl Drop for Budget {
@@ -498,7 +521,7 @@ mod tests {
     }
 
     /// A budget of `burst` events that does not refill during a test (one event per 10 s).
-    fn frozen(burst: u64) -> Arc<Gcra> {
+    pub(super) fn frozen(burst: u64) -> Arc<Gcra> {
         let interval = 10_000_000_000;
         Arc::new(Gcra {
             tat: AtomicU64::new(0),

@@ -24,6 +24,8 @@ use std::time::Duration;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisRateLimiter, RedisRateLimiterBuilder};
+#[cfg(test)]
+pub(crate) use memory::frozen_budgets;
 pub use memory::{Budget, InMemoryRateLimiter};
 
 pub use crate::policy::RateLimit;
