@@ -544,6 +544,36 @@ async fn a_refused_caller_s_message_is_never_decoded() {
     );
 }
 
+/// A caller over its call rate limit is refused on the head too: its message is not decoded,
+/// and it learns it is limited (not that its message is too large).
+#[tokio::test]
+async fn a_rate_limited_caller_s_message_is_never_decoded() {
+    let calls = Arc::new(Calls::default());
+    let authorizer = Authorizer::builder()
+        .token(test_authenticator())
+        .clock(ManualClock::new(NOW))
+        .default_rate_limit(mcp_auth::rate_limit::RateLimit::new(1, 1))
+        .build()
+        .unwrap();
+    let server = streaming::streams_auth::server(Handlers(Arc::clone(&calls)), authorizer)
+        .max_decoding_message_size(1024);
+    let channel = serve(Server::builder().add_service(server)).await;
+    let mut client = streaming::streams_client::StreamsClient::new(channel);
+    let read = token("items:read", 600);
+    let small = streaming::Item {
+        name: "x".into(),
+        size: None,
+    };
+    client.unary(with_token(small, &read)).await.unwrap();
+    let large = streaming::Item {
+        name: "x".repeat(4096),
+        size: None,
+    };
+    let status = client.unary(with_token(large, &read)).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(calls.unary.load(Ordering::SeqCst), 1);
+}
+
 /// gRPC clients never send request trailers; tonic would merge them into a unary call's metadata
 /// after the decode, over the headers the caller was checked on. The generated server refuses a
 /// request that carries them, whatever they hold, and the handler never runs.
@@ -573,28 +603,31 @@ async fn request_trailers_are_refused() {
     frame.extend(u32::try_from(message.len()).unwrap().to_be_bytes());
     frame.extend(message);
 
-    // The grpc-status of one call to `Unary` with `trailers` (none: a plain call).
-    let call = |trailers: Option<tonic::codegen::http::HeaderMap>| {
+    // The grpc-status of one call to `method` with `token`: `frames` copies of the message,
+    // then `trailers` (none: a plain call).
+    let call = |method: &str,
+                token: &str,
+                frames: usize,
+                trailers: Option<tonic::codegen::http::HeaderMap>| {
         let client = client.clone();
-        let frame = bytes::Bytes::from(frame.clone());
-        let read = read.clone();
+        let body = bytes::Bytes::from(frame.repeat(frames));
+        let request = tonic::codegen::http::Request::post(format!(
+            "http://{addr}/fixtures.streaming.Streams/{method}"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("authorization", format!("Bearer {token}"))
+        .body(())
+        .unwrap();
         async move {
-            let request = tonic::codegen::http::Request::post(format!(
-                "http://{addr}/fixtures.streaming.Streams/Unary"
-            ))
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .header("authorization", format!("Bearer {read}"))
-            .body(())
-            .unwrap();
             let mut client = client.ready().await.unwrap();
             let (response, mut send) = client.send_request(request, false).unwrap();
             match trailers {
                 Some(trailers) => {
-                    send.send_data(frame, false).unwrap();
+                    send.send_data(body, false).unwrap();
                     send.send_trailers(trailers).unwrap();
                 }
-                None => send.send_data(frame, true).unwrap(),
+                None => send.send_data(body, true).unwrap(),
             }
             let response = response.await.unwrap();
             if let Some(status) = response.headers().get("grpc-status") {
@@ -611,7 +644,7 @@ async fn request_trailers_are_refused() {
     };
 
     assert_eq!(
-        call(None).await,
+        call("Unary", &read, 1, None).await,
         "0",
         "the same call without trailers succeeds"
     );
@@ -624,10 +657,23 @@ async fn request_trailers_are_refused() {
         let mut trailers = tonic::codegen::http::HeaderMap::new();
         trailers.insert(name, value.parse().unwrap());
         assert_eq!(
-            call(Some(trailers)).await,
+            call("Unary", &read, 1, Some(trailers)).await,
             (Code::InvalidArgument as i32).to_string(),
             "a `{name}` trailer"
         );
     }
     assert_eq!(calls.unary.load(Ordering::SeqCst), 1);
+
+    // On a client stream the trailers end the stream where they arrive: the messages before
+    // them reach the handler, then the stream fails and so does the call.
+    let write = token("items:write", 600);
+    let mut trailers = tonic::codegen::http::HeaderMap::new();
+    trailers.insert("authorization", format!("Bearer {write}").parse().unwrap());
+    assert_eq!(
+        call("Upload", &write, 3, Some(trailers)).await,
+        (Code::InvalidArgument as i32).to_string(),
+    );
+    assert_eq!(calls.upload_messages.load(Ordering::SeqCst), 3);
+    assert_eq!(call("Upload", &write, 2, None).await, "0");
+    assert_eq!(calls.upload_messages.load(Ordering::SeqCst), 5);
 }
