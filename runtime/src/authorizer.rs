@@ -122,11 +122,11 @@ impl fmt::Debug for Limits {
 
 #[cfg(test)]
 impl Limits {
-    /// The in-memory limiter and no default limits, refusing (not allowing) when it cannot
-    /// decide: for the stream guard's tests.
-    pub(crate) fn for_tests() -> Self {
+    /// `limiter` and no default limits, refusing (not allowing) when it cannot decide: for the
+    /// stream guard's tests.
+    pub(crate) fn for_tests(limiter: Arc<dyn RateLimiter>) -> Self {
         Self {
-            limiter: Arc::new(InMemoryRateLimiter::new()),
+            limiter,
             calls: None,
             messages: None,
             allow_when_unavailable: false,

@@ -347,14 +347,19 @@ pub(crate) type Reauthenticate = Arc<dyn Fn(&str) -> Result<Renewed, AuthError> 
 /// A refused message never reaches the handler, and nothing after it is read.
 pub struct GuardedStream<T> {
     inner: Streaming<T>,
-    /// Messages that may pass with no check but the deadline's alarm: the messages the
-    /// deadline lets pass without a clock read and the budget's events, both taken out of
-    /// `deadline` and `budget` ahead (the smaller number of each), and put back by
-    /// [`settle`](Self::settle) before anything else looks at them. Always 0 when a message
-    /// needs more than that (tool or token hooks, a remote limiter, a refusal, the end).
+    /// Messages that may pass with no check but the deadline's alarm: as many as both the
+    /// deadline lets pass without a clock read and the budget holds in stock (the smaller of
+    /// the two), taken out of `deadline` and `budget` ahead by [`grant`](Self::grant) and put
+    /// back by [`settle`](Self::settle) before anything else looks at them. Every look at the
+    /// deadline or the budget happens while it is 0; it stays 0 unless `fast_allowed`, and
+    /// after a refusal or the end.
     fast: u32,
-    /// The deadline's alarm, or [`SILENT`] when the stream has no deadline: read on the fast
-    /// path without going through the `Option`.
+    /// Whether a message can need no more than the expiry check and the in-process budget:
+    /// no tool or token hooks, and a budget whenever there is a limit. Set once: none of
+    /// them changes during the stream. A check added to [`check`](Self::check) must clear it.
+    fast_allowed: bool,
+    /// The deadline's alarm, or one of the stream's own that nothing rings when it has no
+    /// deadline: read on the fast path without going through the `Option`.
     alarm: Arc<Alarm>,
     policy: &'static MethodPolicy,
     subject: Option<Arc<str>>,
@@ -392,12 +397,16 @@ pub(crate) struct GuardParts<T> {
 impl<T> GuardedStream<T> {
     pub(crate) fn new(inner: Streaming<T>, parts: GuardParts<T>) -> Self {
         let deadline = Deadline::new(parts.expiry, &parts.clock);
+        let fast_allowed = parts.hooks.tool_name.is_none()
+            && parts.hooks.reauth_token.is_none()
+            && (parts.budget.is_some() || parts.limit.is_none());
         Self {
             inner,
             fast: 0,
+            fast_allowed,
             alarm: deadline
                 .as_ref()
-                .map_or_else(|| Arc::clone(&SILENT), |d| Arc::clone(&d.alarm)),
+                .map_or_else(Arc::default, |d| Arc::clone(&d.alarm)),
             policy: parts.policy,
             subject: parts.subject,
             deadline,
@@ -430,9 +439,7 @@ impl<T> GuardedStream<T> {
     #[cold]
     #[inline(never)]
     fn refuse(&mut self, error: &AuthError) -> Poll<Option<Result<T, Status>>> {
-        self.settle();
-        self.ended = true;
-        self.checking = None;
+        self.end();
         let detail = error.to_string();
         self.auditor.record(&AuditEvent {
             method: self.policy.path,
@@ -509,6 +516,7 @@ impl<T> Stream for GuardedStream<T> {
         let this = &mut *self;
         // The fast path: a message counted ahead, while the deadline's alarm is silent.
         if this.fast > 0 {
+            debug_assert!(this.fast_allowed && !this.ended && this.checking.is_none());
             return match Pin::new(&mut this.inner).poll_next(cx) {
                 Poll::Ready(Some(Ok(message))) if !this.alarm.rang() => {
                     this.fast -= 1;
@@ -521,9 +529,6 @@ impl<T> Stream for GuardedStream<T> {
     }
 }
 
-/// The alarm of a stream without a deadline: never rings.
-static SILENT: std::sync::LazyLock<Arc<Alarm>> = std::sync::LazyLock::new(Arc::default);
-
 impl<T> GuardedStream<T> {
     /// Puts back what the fast path took ahead and did not spend.
     #[inline]
@@ -531,6 +536,7 @@ impl<T> GuardedStream<T> {
         let unspent = std::mem::take(&mut self.fast);
         if unspent > 0 {
             if let Some(deadline) = &mut self.deadline {
+                debug_assert!(deadline.quiet.checked_add(unspent).is_some());
                 deadline.quiet += unspent;
             }
             if let Some(budget) = &mut self.budget {
@@ -539,16 +545,24 @@ impl<T> GuardedStream<T> {
         }
     }
 
-    /// After a message passed the checks: takes ahead as many messages as both the deadline
-    /// and the budget let pass without a look, when that is all a message needs.
+    /// Ends the stream: what the fast path took ahead and the budget's stock go back, so the
+    /// caller's other streams can spend them.
+    fn end(&mut self) {
+        self.settle();
+        self.ended = true;
+        self.checking = None;
+        if let Some(budget) = &mut self.budget {
+            budget.release();
+        }
+    }
+
+    /// After a message passed the checks (so the stream has not ended and waits for no
+    /// limiter): takes ahead as many messages as both the deadline and the budget let pass
+    /// without a look, when that is all a message needs.
     #[inline]
     fn grant(&mut self) {
-        let needs_more = self.ended
-            || self.checking.is_some()
-            || self.hooks.tool_name.is_some()
-            || self.hooks.reauth_token.is_some()
-            || (self.budget.is_none() && self.limit.is_some());
-        if needs_more {
+        debug_assert_eq!(self.fast, 0);
+        if !self.fast_allowed {
             return;
         }
         let quiet = self.deadline.as_ref().map_or(u32::MAX, |d| d.quiet);
@@ -563,7 +577,9 @@ impl<T> GuardedStream<T> {
     }
 
     /// The fast path's message was not a plain one, or the alarm rang: settles, then goes the
-    /// slow way with what the inner stream gave.
+    /// slow way with what the inner stream gave. A stream that waits between its messages
+    /// comes here at every wait; `#[cold]` only lays the fast path out as the straight line
+    /// (a message that waited costs microseconds, one of a flood a few nanoseconds).
     #[cold]
     #[inline(never)]
     fn leave_fast_path(
@@ -633,7 +649,7 @@ impl<T> GuardedStream<T> {
     ) -> Poll<Option<Result<T, Status>>> {
         match polled {
             Poll::Ready(None) => {
-                self.ended = true;
+                self.end();
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -675,9 +691,11 @@ impl<T> GuardedStream<T> {
     }
 
     /// The per-message checks: expiry, tool, rate limit, for a message the fast path does not
-    /// cover (every message of a stream with hooks or a remote limiter; one in a batch of the
-    /// budget or in [`READ_CLOCK_EVERY`] otherwise). The tool check (which builds errors) is
-    /// out of line.
+    /// cover: every message of a stream with hooks or a remote limiter; otherwise the first
+    /// after each wait, the first of each of the budget's batches and of each run of
+    /// [`READ_CLOCK_EVERY`], and every message once the alarm rang. Inlined into its two
+    /// callers (always: left to itself, the compiler sometimes did not); the tool check (which
+    /// builds errors) is out of line.
     #[inline(always)]
     fn check(&mut self, message: T, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         if self.deadline.as_mut().is_some_and(Deadline::passed) {
@@ -1026,6 +1044,50 @@ mod tests {
             prompts: None,
         };
 
+        /// `CHAT`, whose messages call tools: `read` needs no scope beyond the RPC's, `delete`
+        /// needs `items:delete`.
+        static CHAT_TOOLS: MethodPolicy = MethodPolicy {
+            tools: Some(crate::tools::ToolRules {
+                tools: &[
+                    crate::tools::ToolPolicy {
+                        name: "read",
+                        scopes: &[],
+                        description: "",
+                        input_schema: crate::tools::ToolPolicy::ANY_ARGUMENTS,
+                    },
+                    crate::tools::ToolPolicy {
+                        name: "delete",
+                        scopes: &["items:delete"],
+                        description: "",
+                        input_schema: crate::tools::ToolPolicy::ANY_ARGUMENTS,
+                    },
+                ],
+                allow_undeclared: false,
+            }),
+            ..CHAT
+        };
+
+        /// Message 2 calls `delete`, the others `read`.
+        fn tool_of(message: &u32) -> Option<&str> {
+            Some(if *message == 2 { "delete" } else { "read" })
+        }
+
+        /// A limiter that keeps no budget in this process (as a shared store) and counts what
+        /// it is asked.
+        #[derive(Debug, Default)]
+        struct Remote(std::sync::atomic::AtomicUsize);
+
+        impl crate::rate_limit::RateLimiter for Remote {
+            fn check(
+                &self,
+                _: &crate::rate_limit::RateKey<'_>,
+                _: RateLimit,
+            ) -> crate::rate_limit::RateCheck {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                crate::rate_limit::RateCheck::Ready(RateOutcome::Allowed)
+            }
+        }
+
         /// A request body whose frames a test sends.
         struct Frames(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
 
@@ -1072,34 +1134,64 @@ mod tests {
             }
         }
 
-        /// A guarded stream with every check on: the deadline (on `clock`) and a message budget
-        /// of `budget`'s.
+        /// A guarded stream of `CHAT` with a deadline at `START + secs` on `clock` and a message
+        /// limit counted with `budget`, from the in-memory limiter.
         fn guarded(
-            deadline: Option<u64>,
+            secs: u64,
             clock: &Arc<LateTimers>,
-            budget: Option<Budget>,
+            budget: Budget,
         ) -> (Client, GuardedStream<u32>) {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let inner = Streaming::new_request(U32s, Frames(rx), None, None);
+            let limiter = Arc::new(crate::rate_limit::InMemoryRateLimiter::new());
+            let parts = parts(&CHAT, limiter, Some(budget), StreamHooks::NONE);
+            guarded_with(Some(START + secs), clock, parts)
+        }
+
+        /// What [`guarded`] puts together, for the tests that change one part.
+        fn parts(
+            policy: &'static MethodPolicy,
+            limiter: Arc<dyn crate::rate_limit::RateLimiter>,
+            budget: Option<Budget>,
+            hooks: StreamHooks<u32>,
+        ) -> GuardParts<u32> {
             let identity: Arc<str> = "carol".into();
-            let parts = GuardParts {
-                policy: &CHAT,
+            GuardParts {
+                policy,
                 subject: Some(Arc::clone(&identity)),
-                expiry: Expiry::at(deadline),
-                clock: Arc::clone(clock) as Arc<dyn Clock>,
+                expiry: Expiry::never(),
+                clock: Arc::new(crate::clock::SystemClock),
                 auditor: Auditor::default(),
                 limit: Some(MessageLimit {
-                    limits: Limits::for_tests(),
-                    limit: RateLimit::new(6_400, 1_024),
+                    limits: Limits::for_tests(limiter),
+                    limit: BATCHED,
                     identity,
                 }),
                 budget,
-                granted: None,
-                hooks: StreamHooks::NONE,
+                granted: Some(Arc::new(Holds(&["items:read"]))),
+                hooks,
                 reauthenticate: None,
                 routed_tool: Routed::Absent,
-            };
+            }
+        }
+
+        fn guarded_with(
+            deadline: Option<u64>,
+            clock: &Arc<LateTimers>,
+            mut parts: GuardParts<u32>,
+        ) -> (Client, GuardedStream<u32>) {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let inner = Streaming::new_request(U32s, Frames(rx), None, None);
+            parts.expiry = Expiry::at(deadline);
+            parts.clock = Arc::clone(clock) as Arc<dyn Clock>;
             (Client(tx), GuardedStream::new(inner, parts))
+        }
+
+        /// The scopes a caller was granted.
+        struct Holds(&'static [&'static str]);
+
+        impl GrantedScopes for Holds {
+            fn has_scope(&self, scope: &str) -> bool {
+                self.0.contains(&scope)
+            }
         }
 
         /// The messages that pass before the stream has none ready, and how it stopped:
@@ -1129,24 +1221,24 @@ mod tests {
         async fn messages_counted_ahead_spend_the_budget_exactly() {
             let clock = LateTimers::new();
             let budgets = frozen_budgets(1_000, BATCHED);
-            let (client, mut first) = guarded(Some(START + 600), &clock, Some(budgets()));
+            let (client, mut first) = guarded(600, &clock, budgets());
             client.send(10);
             assert_eq!(drain(&mut first).await, (10, None));
-            let (client, mut second) = guarded(Some(START + 600), &clock, Some(budgets()));
+            let (client, mut second) = guarded(600, &clock, budgets());
             client.send(2_000);
             let (passed, refused) = drain(&mut second).await;
             assert_eq!(passed, 990, "beside 10 messages of a stream that waits");
             assert_eq!(refused, Some(tonic::Code::ResourceExhausted));
 
             let budgets = frozen_budgets(100, BATCHED);
-            let (client, mut third) = guarded(Some(START + 600), &clock, Some(budgets()));
+            let (client, mut third) = guarded(600, &clock, budgets());
             client.send(5);
             for _ in 0..5 {
                 assert!(matches!(third.message().await, Ok(Some(_))));
             }
             assert!(third.fast > 0, "the fast path was not taken");
             drop(third);
-            let (client, mut fourth) = guarded(Some(START + 600), &clock, Some(budgets()));
+            let (client, mut fourth) = guarded(600, &clock, budgets());
             client.send(200);
             let (passed, refused) = drain(&mut fourth).await;
             assert_eq!(passed, 95, "beside 5 messages of a dropped stream");
@@ -1159,7 +1251,7 @@ mod tests {
         async fn the_alarm_takes_a_flood_off_the_fast_path() {
             let clock = LateTimers::new();
             let budget = frozen_budgets(1_000_000, BATCHED)();
-            let (client, mut stream) = guarded(Some(START + 100), &clock, Some(budget));
+            let (client, mut stream) = guarded(100, &clock, budget);
             client.send(10);
             assert_eq!(drain(&mut stream).await, (10, None));
             client.send(10);
@@ -1177,7 +1269,7 @@ mod tests {
         async fn a_flood_without_its_timer_still_ends_at_the_deadline() {
             let clock = LateTimers::new();
             let budget = frozen_budgets(1_000_000, BATCHED)();
-            let (client, mut stream) = guarded(Some(START + 100), &clock, Some(budget));
+            let (client, mut stream) = guarded(100, &clock, budget);
             client.send(1);
             assert_eq!(drain(&mut stream).await, (1, None));
             client.send(1);
@@ -1188,6 +1280,56 @@ mod tests {
             let (passed, refused) = drain(&mut stream).await;
             assert!(passed <= READ_CLOCK_EVERY as usize, "{passed} passed");
             assert_eq!(refused, Some(tonic::Code::Unauthenticated));
+        }
+
+        /// A stream with a tool hook checks every message's tool, however many arrive at once:
+        /// the fast path is not taken.
+        #[tokio::test(start_paused = true)]
+        async fn every_message_s_tool_is_checked() {
+            let clock = LateTimers::new();
+            let limiter = Arc::new(crate::rate_limit::InMemoryRateLimiter::new());
+            let budget = frozen_budgets(1_000_000, BATCHED)();
+            let hooks = StreamHooks {
+                tool_name: Some(tool_of),
+                reauth_token: None,
+            };
+            let parts = parts(&CHAT_TOOLS, limiter, Some(budget), hooks);
+            let (client, mut stream) = guarded_with(Some(START + 600), &clock, parts);
+            client.send(5);
+            assert_eq!(
+                drain(&mut stream).await,
+                (2, Some(tonic::Code::PermissionDenied))
+            );
+        }
+
+        /// A limiter that keeps no budget here is asked for every message.
+        #[tokio::test(start_paused = true)]
+        async fn a_remote_limiter_is_asked_for_every_message() {
+            let clock = LateTimers::new();
+            let remote = Arc::new(Remote::default());
+            let parts = parts(&CHAT, Arc::clone(&remote) as _, None, StreamHooks::NONE);
+            let (client, mut stream) = guarded_with(Some(START + 600), &clock, parts);
+            client.send(50);
+            assert_eq!(drain(&mut stream).await, (50, None));
+            assert_eq!(remote.0.load(Ordering::SeqCst), 50);
+        }
+
+        /// Without a deadline or a limit (a public stream, `unchecked_expiry` and
+        /// `unlimited_messages`), messages pass on the fast path and the stream still ends.
+        #[tokio::test(start_paused = true)]
+        async fn a_stream_with_nothing_to_check_passes_and_ends() {
+            let clock = LateTimers::new();
+            let limiter = Arc::new(crate::rate_limit::InMemoryRateLimiter::new());
+            let mut parts = parts(&CHAT, limiter, None, StreamHooks::NONE);
+            parts.limit = None;
+            let (client, mut stream) = guarded_with(None, &clock, parts);
+            client.send(3_000);
+            assert!(matches!(stream.message().await, Ok(Some(0))));
+            assert!(stream.fast > 0, "the fast path was not taken");
+            assert_eq!(drain(&mut stream).await, (2_999, None));
+            drop(client);
+            assert!(matches!(stream.message().await, Ok(None)));
+            assert!(matches!(stream.message().await, Ok(None)));
         }
     }
 }

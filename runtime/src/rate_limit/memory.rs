@@ -232,7 +232,7 @@ impl Budget {
 
     /// Takes up to `most` of the events in stock, for a stream guard to spend without a call
     /// per event; what it does not spend it gives back with [`put_back`](Self::put_back)
-    /// before any other call.
+    /// before any other call (the guard's `settle`, before every look at its budget).
     pub(crate) fn take_stock(&mut self, most: u32) -> u32 {
         let taken = self.stock.min(most);
         self.stock -= taken;
@@ -241,6 +241,11 @@ impl Budget {
 
     /// Puts back events taken with [`take_stock`](Self::take_stock) and not spent.
     pub(crate) fn put_back(&mut self, events: u32) {
+        debug_assert!(
+            self.stock
+                .checked_add(events)
+                .is_some_and(|s| s <= self.batch)
+        );
         self.stock += events;
     }
 
