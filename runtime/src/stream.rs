@@ -1245,18 +1245,25 @@ mod tests {
             assert_eq!(refused, Some(tonic::Code::ResourceExhausted));
         }
 
+        /// A stream whose deadline is 100 s away, with a large budget, that let a message
+        /// through on the fast path (the first after a wait goes the slow way).
+        async fn on_the_fast_path(clock: &Arc<LateTimers>) -> (Client, GuardedStream<u32>) {
+            let budget = frozen_budgets(1_000_000, BATCHED)();
+            let (client, mut stream) = guarded(100, clock, budget);
+            client.send(2);
+            assert!(matches!(stream.message().await, Ok(Some(0))));
+            assert!(matches!(stream.message().await, Ok(Some(1))));
+            assert!(stream.fast > 0, "the fast path was not taken");
+            (client, stream)
+        }
+
         /// The deadline's timer ringing while messages pass on the fast path: the next message
         /// reads the clock and is refused once the deadline has passed.
         #[tokio::test(start_paused = true)]
         async fn the_alarm_takes_a_flood_off_the_fast_path() {
             let clock = LateTimers::new();
-            let budget = frozen_budgets(1_000_000, BATCHED)();
-            let (client, mut stream) = guarded(100, &clock, budget);
+            let (client, mut stream) = on_the_fast_path(&clock).await;
             client.send(10);
-            assert_eq!(drain(&mut stream).await, (10, None));
-            client.send(10);
-            assert!(matches!(stream.message().await, Ok(Some(_))));
-            assert!(stream.fast > 0, "the fast path was not taken");
             clock.now.store(START + 100, Ordering::SeqCst);
             tokio::time::advance(std::time::Duration::from_secs(100)).await;
             let refused = stream.message().await.unwrap_err();
@@ -1268,13 +1275,7 @@ mod tests {
         #[tokio::test(start_paused = true)]
         async fn a_flood_without_its_timer_still_ends_at_the_deadline() {
             let clock = LateTimers::new();
-            let budget = frozen_budgets(1_000_000, BATCHED)();
-            let (client, mut stream) = guarded(100, &clock, budget);
-            client.send(1);
-            assert_eq!(drain(&mut stream).await, (1, None));
-            client.send(1);
-            assert!(matches!(stream.message().await, Ok(Some(_))));
-            assert!(stream.fast > 0, "the fast path was not taken");
+            let (client, mut stream) = on_the_fast_path(&clock).await;
             clock.now.store(START + 100, Ordering::SeqCst);
             client.send(3 * READ_CLOCK_EVERY);
             let (passed, refused) = drain(&mut stream).await;
