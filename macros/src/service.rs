@@ -1516,11 +1516,8 @@ fn render(service: &ServiceDef) -> TokenStream {
                 let mut grpc = self.config.grpc();
                 let mut request = request.map(#rt::NoTrailers::new);
                 ::std::boxed::Box::pin(async move {
-                    let decided = match #adapter::#admit(&adapter, &mut request) {
-                        #rt::Admission::Decided(decided) => decided,
-                        #rt::Admission::Waiting(decision) => decision.await,
-                    };
-                    let auth = match decided {
+                    let admission = #adapter::#admit(&adapter, &mut request);
+                    let auth = match admission.decision().await {
                         ::core::result::Result::Ok(auth) => auth,
                         ::core::result::Result::Err(status) => {
                             return ::core::result::Result::Ok(status.into_http());
