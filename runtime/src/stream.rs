@@ -1028,6 +1028,7 @@ mod tests {
         use crate::authorizer::Limits;
         use crate::policy::{Access, IdentityRequirement, MethodKind, StreamChecks};
         use crate::rate_limit::{RateLimit, frozen_budgets};
+        use crate::tools::tests::Holds;
 
         static CHAT: MethodPolicy = MethodPolicy {
             service: "a.B",
@@ -1183,15 +1184,6 @@ mod tests {
             parts.expiry = Expiry::at(deadline);
             parts.clock = Arc::clone(clock) as Arc<dyn Clock>;
             (Client(tx), GuardedStream::new(inner, parts))
-        }
-
-        /// The scopes a caller was granted.
-        struct Holds(&'static [&'static str]);
-
-        impl GrantedScopes for Holds {
-            fn has_scope(&self, scope: &str) -> bool {
-                self.0.contains(&scope)
-            }
         }
 
         /// The messages that pass before the stream has none ready, and how it stopped:

@@ -270,10 +270,11 @@ impl Routed {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    struct Holds(&'static [&'static str]);
+    /// The scopes a caller was granted (also the stream guard's tests').
+    pub(crate) struct Holds(pub(crate) &'static [&'static str]);
 
     impl GrantedScopes for Holds {
         fn has_scope(&self, scope: &str) -> bool {
