@@ -1202,24 +1202,15 @@ fn main() {
     let same = |name: &str| Tokens::Same(bearer(&token(alg(name), None)));
 
     let mut specs: Vec<Spec> = Vec::new();
+    // Plain tonic and the empty interceptor, given the ES256 token: every shape's baselines.
     let plain = || Router::new(StreamsServer::new(Plain));
-    let empty = || Router::new(StreamsServer::with_interceptor(Plain, empty_interceptor));
-    specs.push((
-        "plain tonic".into(),
-        Shape::Unary,
-        plain(),
-        same("ES256"),
-        None,
-        false,
-    ));
-    specs.push((
-        "empty interceptor".into(),
-        Shape::Unary,
-        empty(),
-        same("ES256"),
-        None,
-        false,
-    ));
+    let baselines = |specs: &mut Vec<Spec>, shape: Shape| {
+        let empty = Router::new(StreamsServer::with_interceptor(Plain, empty_interceptor));
+        for (name, router) in [("plain tonic", plain()), ("empty interceptor", empty)] {
+            specs.push((name.into(), shape, router, same("ES256"), None, false));
+        }
+    };
+    baselines(&mut specs, Shape::Unary);
     // h2 never indexes `authorization` in HPACK, so every call carries the whole token and the
     // server decodes it: a longer token costs the HTTP/2 layer whoever checks it. Every RS256
     // variant is compared with plain tonic receiving an RS256 token (the others: ES256).
@@ -1331,22 +1322,7 @@ fn main() {
         ));
     }
     for shape in [Shape::Stream, Shape::Flood] {
-        specs.push((
-            "plain tonic".into(),
-            shape,
-            plain(),
-            same("ES256"),
-            None,
-            false,
-        ));
-        specs.push((
-            "empty interceptor".into(),
-            shape,
-            empty(),
-            same("ES256"),
-            None,
-            false,
-        ));
+        baselines(&mut specs, shape);
         specs.push((
             "mcp-auth, expiry check".into(),
             shape,
