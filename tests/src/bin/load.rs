@@ -563,6 +563,12 @@ enum Shape {
     Flood,
 }
 
+/// A run's connection to its server, made before the run's clocks are read.
+enum Connection {
+    Tonic(Channel),
+    Flood(Flood),
+}
+
 type Router = tonic::service::Routes;
 
 /// A variant before its server starts: name, shape, routes, tokens, the algorithm whose
@@ -822,30 +828,16 @@ const FLOOD_CHUNK: usize = 256;
 /// messages per second and CPU per message compare the servers' own work per message.
 /// Latency runs from the chunk's encoding to the reading of the echo's chunk.
 async fn flood_run(
-    addr: std::net::SocketAddr,
+    flood: Flood,
     token: AsciiMetadataValue,
     options: &Options,
 ) -> Result<(usize, Duration, Vec<u32>), Status> {
     let failed =
         |what: &'static str| move |e: h2::Error| Status::unavailable(format!("{what}: {e}"));
+    let Flood { mut client, addr } = flood;
     let start = Instant::now();
     let deadline = start + options.run_time;
     let max_messages = options.max_messages;
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| Status::unavailable(format!("connecting: {e}")))?;
-    tcp.set_nodelay(true)
-        .map_err(|e| Status::unavailable(format!("TCP_NODELAY: {e}")))?;
-    // Windows as large as the server's (hyper's 1 MiB), so that the echoes never wait for the
-    // client's window updates.
-    let (client, connection) = h2::client::Builder::new()
-        .initial_window_size(1 << 20)
-        .initial_connection_window_size(1 << 20)
-        .handshake::<_, Bytes>(tcp)
-        .await
-        .map_err(failed("HTTP/2 handshake"))?;
-    let connection = tokio::spawn(connection);
-    let mut client = client.ready().await.map_err(failed("HTTP/2 ready"))?;
     let request = http::Request::builder()
         .method("POST")
         .uri(format!("http://{addr}/fixtures.streaming.Streams/Chat"))
@@ -888,7 +880,8 @@ async fn flood_run(
         }
         outbound
             .send_data(Bytes::new(), true)
-            .map_err(failed("ending the stream"))
+            .map_err(failed("ending the stream"))?;
+        Ok(sent)
     };
 
     let receive = async move {
@@ -898,6 +891,9 @@ async fn flood_run(
                 .get("grpc-status")
                 .map(|status| (status.as_bytes() == b"0", format!("{headers:?}")))
         };
+        if response.status() != http::StatusCode::OK {
+            return Err(Status::unavailable(format!("HTTP {}", response.status())));
+        }
         if let Some((_, headers)) = grpc_status(response.headers()) {
             return Err(Status::unavailable(format!("refused at once: {headers}")));
         }
@@ -917,6 +913,9 @@ async fn flood_run(
                     break;
                 }
                 let mut message = pending.split_to(5 + len);
+                if message[0] != 0 {
+                    return Err(Status::internal("a compressed echo"));
+                }
                 message.advance(5);
                 let sent = echo_sent(&mut message)?;
                 latencies
@@ -939,11 +938,46 @@ async fn flood_run(
 
     // The first error ends both: a receiver that stopped reading would leave the sender
     // waiting for a window the server cannot open.
-    let ((), received) = tokio::try_join!(send, receive)?;
-    drop(client);
-    // The connection closes once its last handle and stream are gone.
-    let _ = connection.await;
+    let (sent, received) = tokio::try_join!(send, receive)?;
+    if received.0 != sent {
+        return Err(Status::internal(format!(
+            "{sent} messages sent, {} echoed",
+            received.0
+        )));
+    }
     Ok(received)
+}
+
+/// A flooding client's HTTP/2 connection, made before a run's clocks are read.
+struct Flood {
+    client: h2::client::SendRequest<Bytes>,
+    addr: std::net::SocketAddr,
+}
+
+/// Connects a flooding client to `addr`: the connection and the task that drives it, which
+/// ends once the client and its streams are gone.
+async fn flood_connect(
+    addr: std::net::SocketAddr,
+) -> Result<(Flood, tokio::task::JoinHandle<Result<(), h2::Error>>), String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connecting: {e}"))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| format!("TCP_NODELAY: {e}"))?;
+    // Windows as large as the server's (hyper's 1 MiB), so that the echoes never wait for the
+    // client's window updates.
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(1 << 20)
+        .initial_connection_window_size(1 << 20)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+    let connection = tokio::spawn(connection);
+    let client = client
+        .ready()
+        .await
+        .map_err(|e| format!("HTTP/2 ready: {e}"))?;
+    Ok((Flood { client, addr }, connection))
 }
 
 fn nanos_u64(d: Duration) -> u64 {
@@ -951,13 +985,16 @@ fn nanos_u64(d: Duration) -> u64 {
 }
 
 async fn run_variant(
-    channel: Option<Channel>,
-    addr: std::net::SocketAddr,
+    connection: Connection,
     shape: Shape,
     tokens: Tokens,
     round: usize,
     options: Options,
 ) -> Result<(usize, Duration, Vec<u32>), Status> {
+    let (channel, flood) = match connection {
+        Connection::Tonic(channel) => (Some(channel), None),
+        Connection::Flood(flood) => (None, Some(flood)),
+    };
     let channel = || channel.expect("a channel for tonic's client");
     match (shape, tokens) {
         (Shape::Unary, Tokens::Same(token)) => {
@@ -973,7 +1010,10 @@ async fn run_variant(
             unary_run(client, tokens, calls, concurrency, &options).await
         }
         (Shape::Stream, Tokens::Same(token)) => stream_run(channel(), token, &options).await,
-        (Shape::Flood, Tokens::Same(token)) => flood_run(addr, token, &options).await,
+        (Shape::Flood, Tokens::Same(token)) => {
+            let flood = flood.expect("a flooding client's connection");
+            flood_run(flood, token, &options).await
+        }
         (Shape::Stream | Shape::Flood, Tokens::FirstSight(_)) => {
             unreachable!("streams reuse their token")
         }
@@ -1015,17 +1055,21 @@ fn measure(
     round: usize,
     options: &Options,
 ) -> Result<RunResult, String> {
-    // The flooding client makes its own connection.
-    let channel = if variant.shape == Shape::Flood {
-        None
+    let failed = |e: String| format!("{}: {e}", variant.name);
+    let (connection, flood_driver) = if variant.shape == Shape::Flood {
+        let (flood, driver) = client_runtime
+            .block_on(client_runtime.spawn(flood_connect(variant.addr)))
+            .expect("the connect task")
+            .map_err(failed)?;
+        (Connection::Flood(flood), Some(driver))
     } else {
         let uri = format!("http://{}", variant.addr);
         let connect = async move { Channel::from_shared(uri).expect("a URI").connect().await };
         let channel = client_runtime
             .block_on(client_runtime.spawn(connect))
             .expect("the connect task")
-            .map_err(|e| format!("{}: connecting: {e}", variant.name))?;
-        Some(channel)
+            .map_err(|e| failed(format!("connecting: {e}")))?;
+        (Connection::Tonic(channel), None)
     };
     // Keeps the client's worker from parking while the run is measured, so no response the
     // server sends pays for waking it (the module doc says why).
@@ -1040,8 +1084,7 @@ fn measure(
     });
     let before = cpu_times();
     let task = client_runtime.spawn(run_variant(
-        channel,
-        variant.addr,
+        connection,
         variant.shape,
         variant.tokens.clone(),
         round,
@@ -1051,6 +1094,13 @@ fn measure(
     let after = cpu_times();
     spinning.store(false, Ordering::Relaxed);
     client_runtime.block_on(spinner).expect("the spinner");
+    // A flooding client's connection closes after the clocks are read, as it opened before.
+    if let Some(driver) = flood_driver {
+        let closing = async { tokio::time::timeout(Duration::from_secs(5), driver).await };
+        if client_runtime.block_on(closing).is_err() {
+            return Err(failed("the connection did not close in 5 s".into()));
+        }
+    }
     let (calls, elapsed, mut latencies) =
         run.map_err(|status| format!("{}: {status}", variant.name))?;
     if calls == 0 {
