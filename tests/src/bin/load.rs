@@ -824,7 +824,7 @@ const FLOOD_CHUNK: usize = 256;
 /// was busy about 63 % of a run on the AMD host) and reads whatever has arrived when it gets
 /// to it: a server that spends more per message finds more waiting at each read, and pays for
 /// fewer reads, wake-ups and writes per message, which hides part of what it spent. Flooded,
-/// the server's thread is busy about 99 % of a run, every server reads full buffers, and
+/// the server's thread is busy about 98 % of a run, every server reads full buffers, and
 /// messages per second and CPU per message compare the servers' own work per message.
 /// Latency runs from the chunk's encoding to the reading of the echo's chunk.
 async fn flood_run(
@@ -1514,7 +1514,7 @@ fn in_cached_phase(variant: &Variant) -> bool {
 /// run to run whatever its length (0.05 to 0.6 s measured alike; the same connection kept
 /// across runs too): what resolves it is the number of runs, not their length. 300 runs of
 /// each variant put the median's 95 % interval within about ±0.1-0.4 % (server CPU; up to
-/// ±0.7 % for calls/s), in about two minutes.
+/// ±0.7 % for calls/s); with the streams, flooded too, the phase takes about six minutes.
 /// Results per variant and round, empty for the variants not in the phase.
 fn cached_phase(
     client_runtime: &tokio::runtime::Runtime,
