@@ -212,6 +212,13 @@ fn seconds(name: &str, v: String) -> Result<Duration, String> {
         .ok_or_else(|| format!("{name}: `{v}` is not in (0, 60]"))
 }
 
+impl Options {
+    /// Whether the variants of `shape` run (`--shape`; all when none is given).
+    fn runs(&self, shape: Shape) -> bool {
+        self.shapes.is_empty() || self.shapes.contains(&shape)
+    }
+}
+
 fn parse_options() -> Result<Options, String> {
     let mut options = Options::default();
     let mut args = std::env::args().skip(1);
@@ -886,16 +893,18 @@ async fn flood_run(
 
     let receive = async move {
         let response = response.await.map_err(failed("the response"))?;
-        let grpc_status = |headers: &http::HeaderMap| {
+        // Whether `headers` carry `grpc-status`, and whether it is OK.
+        let grpc_ok = |headers: &http::HeaderMap| {
             headers
                 .get("grpc-status")
-                .map(|status| (status.as_bytes() == b"0", format!("{headers:?}")))
+                .map(|status| status.as_bytes() == b"0")
         };
         if response.status() != http::StatusCode::OK {
             return Err(Status::unavailable(format!("HTTP {}", response.status())));
         }
-        if let Some((_, headers)) = grpc_status(response.headers()) {
-            return Err(Status::unavailable(format!("refused at once: {headers}")));
+        if grpc_ok(response.headers()).is_some() {
+            let headers = response.headers();
+            return Err(Status::unavailable(format!("refused at once: {headers:?}")));
         }
         let mut body = response.into_body();
         let mut pending = BytesMut::new();
@@ -924,10 +933,8 @@ async fn flood_run(
             last = start + now;
         }
         match body.trailers().await.map_err(failed("the trailers"))? {
-            Some(trailers) => match grpc_status(&trailers) {
-                Some((true, _)) => {}
-                _ => return Err(Status::unavailable(format!("ended with {trailers:?}"))),
-            },
+            Some(trailers) if grpc_ok(&trailers) == Some(true) => {}
+            Some(trailers) => return Err(Status::unavailable(format!("ended with {trailers:?}"))),
             None => return Err(Status::unavailable("no trailers")),
         }
         if !pending.is_empty() {
@@ -991,31 +998,27 @@ async fn run_variant(
     round: usize,
     options: Options,
 ) -> Result<(usize, Duration, Vec<u32>), Status> {
-    let (channel, flood) = match connection {
-        Connection::Tonic(channel) => (Some(channel), None),
-        Connection::Flood(flood) => (None, Some(flood)),
-    };
-    let channel = || channel.expect("a channel for tonic's client");
-    match (shape, tokens) {
-        (Shape::Unary, Tokens::Same(token)) => {
-            let client = StreamsClient::new(channel());
+    match (shape, tokens, connection) {
+        (Shape::Unary, Tokens::Same(token), Connection::Tonic(channel)) => {
+            let client = StreamsClient::new(channel);
             let (calls, concurrency) = (options.max_calls, options.concurrency);
             unary_run(client, vec![token], calls, concurrency, &options).await
         }
-        (Shape::Unary, Tokens::FirstSight(rounds)) => {
+        (Shape::Unary, Tokens::FirstSight(rounds), Connection::Tonic(channel)) => {
             let tokens = rounds[round].clone();
             let calls = tokens.len();
-            let client = StreamsClient::new(channel());
+            let client = StreamsClient::new(channel);
             let concurrency = options.first_sight_concurrency;
             unary_run(client, tokens, calls, concurrency, &options).await
         }
-        (Shape::Stream, Tokens::Same(token)) => stream_run(channel(), token, &options).await,
-        (Shape::Flood, Tokens::Same(token)) => {
-            let flood = flood.expect("a flooding client's connection");
+        (Shape::Stream, Tokens::Same(token), Connection::Tonic(channel)) => {
+            stream_run(channel, token, &options).await
+        }
+        (Shape::Flood, Tokens::Same(token), Connection::Flood(flood)) => {
             flood_run(flood, token, &options).await
         }
-        (Shape::Stream | Shape::Flood, Tokens::FirstSight(_)) => {
-            unreachable!("streams reuse their token")
+        (shape, ..) => {
+            unreachable!("{shape:?}: streams reuse their token, and only the flooded stream floods")
         }
     }
 }
@@ -1101,8 +1104,7 @@ fn measure(
             return Err(failed("the connection did not close in 5 s".into()));
         }
     }
-    let (calls, elapsed, mut latencies) =
-        run.map_err(|status| format!("{}: {status}", variant.name))?;
+    let (calls, elapsed, mut latencies) = run.map_err(|status| failed(status.to_string()))?;
     if calls == 0 {
         return Err(format!("{}: no call completed", variant.name));
     }
@@ -1213,8 +1215,7 @@ fn main() {
     let first_sight: Vec<(&'static str, Arc<Vec<Vec<AsciiMetadataValue>>>)> = algs
         .iter()
         .filter(|alg| {
-            let unary = options.shapes.is_empty() || options.shapes.contains(&Shape::Unary);
-            unary
+            options.runs(Shape::Unary)
                 && (wanted(&format!("plain, first sight {}", alg.name))
                     || wanted(&format!("verify interceptor, first sight {}", alg.name))
                     || wanted(&format!(
@@ -1393,8 +1394,7 @@ fn main() {
 
     // Every first-sight variant's baseline, plain tonic given the same new tokens, runs too.
     specs.retain(|(name, shape, ..)| {
-        (options.shapes.is_empty() || options.shapes.contains(shape))
-            && (wanted(name) || name.starts_with("plain, first sight "))
+        options.runs(*shape) && (wanted(name) || name.starts_with("plain, first sight "))
     });
     let mut variants = Vec::new();
     for (name, shape, router, tokens, first_sight_of, is_mcp_auth) in specs {
