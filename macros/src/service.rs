@@ -1325,33 +1325,55 @@ fn render(service: &ServiceDef) -> TokenStream {
         });
 
         // What runs once the caller is admitted, before the handler: synchronous, and it may
-        // refuse with `?` (per-tool checks, reading the stream's hooks, the stream guard).
-        let prelude = match (public, rpc.client_streaming) {
-            (true, false) => quote!(),
-            (true, true) => quote! {
-                let request = self.authorizer.guard_public_stream(&auth, request);
-            },
-            (false, false) => {
+        // refuse with `?` (the per-tool checks of a unary or server-streaming call). A client
+        // stream's guard is made by the caller of `#admitted`: the adapter wraps tonic's
+        // stream, the generated server splits the guard into tonic's decoder and the body.
+        let prelude =
+            if public || rpc.client_streaming {
+                quote!()
+            } else {
                 let checks = [
-                    (&rule.tool, "__mcp_auth_tool_name", quote!(check_tool)),
-                    (&rule.resource, "__mcp_auth_resource_uri", quote!(check_resource)),
-                    (&rule.prompt, "__mcp_auth_prompt_name", quote!(check_prompt)),
-                ]
-                .into_iter()
-                .filter_map(|(field, reader, check)| {
-                    let path = field.as_ref()?;
-                    let reader = format_ident!("{}", reader);
-                    let read = field_reader(&reader, &request, path);
-                    Some(quote! {
-                        #read
-                        self.authorizer.#check(&auth, request.metadata(), #reader(request.get_ref()))?;
-                    })
-                });
+                (&rule.tool, "__mcp_auth_tool_name", quote!(check_tool)),
+                (&rule.resource, "__mcp_auth_resource_uri", quote!(check_resource)),
+                (&rule.prompt, "__mcp_auth_prompt_name", quote!(check_prompt)),
+            ]
+            .into_iter()
+            .filter_map(|(field, reader, check)| {
+                let path = field.as_ref()?;
+                let reader = format_ident!("{}", reader);
+                let read = field_reader(&reader, &request, path);
+                Some(quote! {
+                    #read
+                    self.authorizer.#check(&auth, request.metadata(), #reader(request.get_ref()))?;
+                })
+            });
                 quote! {
                     #(#checks)*
                 }
+            };
+        let admission_of = |request: TokenStream| {
+            if public {
+                quote!(self.authorizer.admit_public_or_wait::<policy::#marker, _>(#request))
+            } else {
+                quote!(self.authorizer.authorize_or_wait::<policy::#marker, _>(#request))
             }
-            (false, true) => {
+        };
+        let admission = admission_of(quote!(&request));
+        let head_admission = admission_of(quote!(head));
+        // Named apart from every RPC's method and the adapter's own `new`, `from_arc` and
+        // `get_ref` (a proto name starts with a letter), and called by path: method-call syntax
+        // on the `Arc` would find `Clone::clone` for an RPC named `Clone`.
+        let inherent = format_ident!("__mcp_auth_{}", method);
+        // Prefixes that differ before the method's name from each other and from `__mcp_auth_`:
+        // `__mcp_auth_admit_get` would be both `Get`'s admission and RPC `AdmitGet`'s method.
+        let admit = format_ident!("__mcp_admit_{}", method);
+        let admitted = format_ident!("__mcp_admitted_{}", method);
+        let guard = format_ident!("__mcp_guard_{}", method);
+        // A client stream's guard, made on the call's head (`head: &tonic::Request<_>`).
+        if rpc.client_streaming {
+            let make_guard = if public {
+                quote!(self.authorizer.public_stream_guard(auth, head))
+            } else {
                 let reader = format_ident!("__mcp_auth_tool_name");
                 let taker = format_ident!("__mcp_auth_reauth_token");
                 let read = rule
@@ -1371,47 +1393,62 @@ fn render(service: &ServiceDef) -> TokenStream {
                 };
                 let tool_name = some(read.is_some(), &reader);
                 let reauth_token = some(take.is_some(), &taker);
-                quote! {
+                quote! {{
                     #read
                     #take
                     let hooks = #rt::StreamHooks {
                         tool_name: #tool_name,
                         reauth_token: #reauth_token,
                     };
-                    let request = self.authorizer.guard_stream(&auth, request, hooks);
+                    self.authorizer.stream_guard(auth, head, hooks)
+                }}
+            };
+            inherent_items.push(quote! {
+                /// The guard of the call's inbound stream, made on the call's head.
+                fn #guard<X>(
+                    &self,
+                    auth: &#proof,
+                    head: &#rt::tonic::Request<X>,
+                ) -> #rt::StreamGuard<#request> {
+                    #make_guard
                 }
-            }
-        };
-        let admission_of = |request: TokenStream| {
+            });
+        }
+        // When the caller's credentials stop being valid, for a server stream's response; a
+        // client stream's guard knows it (a re-authentication moves it).
+        let response_expiry = |guard: TokenStream, this: TokenStream| {
             if public {
-                quote!(self.authorizer.admit_public_or_wait::<policy::#marker, _>(#request))
-            } else {
-                quote!(self.authorizer.authorize_or_wait::<policy::#marker, _>(#request))
-            }
-        };
-        let admission = admission_of(quote!(&request));
-        let head_admission = admission_of(quote!(head));
-        // The handler's future; a server stream's response is wrapped to end at the expiry.
-        let handler = if rpc.server_streaming {
-            let expiry = if public {
                 quote!(#rt::Expiry::never())
             } else if rpc.client_streaming {
-                // The inbound guard moves the expiry on re-authentication.
-                quote!(request.get_ref().expiry())
+                quote!(#guard.expiry())
             } else {
-                quote!(self.authorizer.expiry(&auth))
-            };
+                quote!(#this.authorizer.expiry(&auth))
+            }
+        };
+        // The adapter (tonic's server): the guard wraps tonic's stream, and a server stream's
+        // response ends at the expiry as a stream.
+        let adapter_guard = if rpc.client_streaming {
+            quote! {
+                let guard = Self::#guard(self, &auth, &request);
+                let request = request.map(|stream| guard.guard(stream));
+            }
+        } else {
+            quote!()
+        };
+        let adapter_handler = if rpc.server_streaming {
+            let expiry = response_expiry(quote!(request.get_ref()), quote!(self));
             quote! {{
                 let expiry = #expiry;
-                async move {
-                    let response = #trait_ident::#method(&*self.inner, auth, request).await?;
+                let handler = Self::#admitted(self, auth, request)?;
+                ::core::result::Result::Ok(async move {
+                    let response = handler.await?;
                     ::core::result::Result::Ok(
                         response.map(|stream| self.authorizer.expiring_stream(expiry, stream)),
                     )
-                }
+                })
             }}
         } else {
-            quote!(#trait_ident::#method(&*self.inner, auth, request))
+            quote!(Self::#admitted(self, auth, request))
         };
         let tonic_response = if rpc.server_streaming {
             let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
@@ -1419,23 +1456,21 @@ fn render(service: &ServiceDef) -> TokenStream {
         } else {
             quote!(#response)
         };
-        // The check and the handler, as the adapter's own methods: tonic's trait method boxes
-        // the check-then-handler future once; the generated server runs the check on the head
-        // and the rest, once tonic has decoded the message, unboxed inside its own future.
+        // The same, named in the adapter's inherent impl.
         let inherent_response = if rpc.server_streaming {
             let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
             quote!(#rt::ExpiringStream<T::#assoc>)
         } else {
             quote!(#response)
         };
-        // Named apart from every RPC's method and the adapter's own `new`, `from_arc` and
-        // `get_ref` (a proto name starts with a letter), and called by path: method-call syntax
-        // on the `Arc` would find `Clone::clone` for an RPC named `Clone`.
-        let inherent = format_ident!("__mcp_auth_{}", method);
-        // Prefixes that differ before the method's name from each other and from `__mcp_auth_`:
-        // `__mcp_auth_admit_get` would be both `Get`'s admission and RPC `AdmitGet`'s method.
-        let admit = format_ident!("__mcp_admit_{}", method);
-        let admitted = format_ident!("__mcp_admitted_{}", method);
+        // What the handler answers, as `#admitted` returns it (unwrapped: each server wraps
+        // a server stream's response its own way).
+        let handler_response = if rpc.server_streaming {
+            let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
+            quote!(T::#assoc)
+        } else {
+            quote!(#response)
+        };
         inherent_items.push(quote! {
             /// Checks the call against its RPC's policy, then calls the handler: what tonic's
             /// trait method does, without boxing the future. The message is decoded by then.
@@ -1450,7 +1485,8 @@ fn render(service: &ServiceDef) -> TokenStream {
             > + ::core::marker::Send + '_ {
                 let admission = #admission;
                 #rt::handle_after(admission, move |auth| {
-                    Self::#admitted(self, auth, request)
+                    #adapter_guard
+                    #adapter_handler
                 })
             }
 
@@ -1463,23 +1499,23 @@ fn render(service: &ServiceDef) -> TokenStream {
                 #rt::admit_head(request, |head| #head_admission)
             }
 
-            /// What follows the check, with the caller's proof: the per-tool checks or the
-            /// stream guard, then the handler's future.
+            /// What follows the check, with the caller's proof: the per-tool checks, then the
+            /// handler's future.
             fn #admitted(
                 &self,
                 auth: #proof,
-                request: #raw_request,
+                request: #typed_request,
             ) -> ::core::result::Result<
                 impl ::core::future::Future<
                     Output = ::core::result::Result<
-                        #rt::tonic::Response<#inherent_response>,
+                        #rt::tonic::Response<#handler_response>,
                         #rt::tonic::Status,
                     >,
                 > + ::core::marker::Send + '_,
                 #rt::tonic::Status,
             > {
                 #prelude
-                ::core::result::Result::Ok(#handler)
+                ::core::result::Result::Ok(#trait_ident::#method(&*self.inner, auth, request))
             }
         });
         // The signature `#[async_trait]` gives tonic's trait, written out: the check runs when
@@ -1507,13 +1543,62 @@ fn render(service: &ServiceDef) -> TokenStream {
             (true, false) => quote!(client_streaming),
             (true, true) => quote!(streaming),
         };
+        // A client stream's guard goes into tonic's decoder and the request body; the
+        // handler's stream passes tonic's through (`StreamGuard::split`).
+        let (server_grpc, server_request) = if rpc.client_streaming {
+            let expiry = if rpc.server_streaming {
+                quote!(let expiry = guard.expiry();)
+            } else {
+                quote!()
+            };
+            (
+                quote! {
+                    let guard = #rt::with_head(&mut request, |head| {
+                        #adapter::#guard(&adapter, &auth, head)
+                    });
+                    #expiry
+                    let (mut grpc, request, finish) = config.guarded_grpc(guard, request);
+                    let mut admitted = ::core::option::Option::Some((auth, finish));
+                },
+                quote! {
+                    #rt::handle_admitted(admitted.take(), |(auth, finish)| {
+                        #adapter::#admitted(&adapter, auth, request.map(|stream| finish.stream(stream)))
+                    })
+                },
+            )
+        } else {
+            let expiry = if rpc.server_streaming {
+                let expiry = response_expiry(quote!(guard), quote!(adapter));
+                quote!(let expiry = #expiry;)
+            } else {
+                quote!()
+            };
+            (
+                quote! {
+                    #expiry
+                    let mut grpc = config.grpc();
+                    let mut admitted = ::core::option::Option::Some(auth);
+                },
+                quote! {
+                    #rt::handle_admitted(admitted.take(), |auth| {
+                        #adapter::#admitted(&adapter, auth, request)
+                    })
+                },
+            )
+        };
+        // A server stream's response ends at the expiry as a body: per frame, not per message.
+        let server_response = if rpc.server_streaming {
+            quote!(#rt::expiring_response(&adapter.authorizer, expiry, response))
+        } else {
+            quote!(response)
+        };
         // The caller is checked on the call's head, as an interceptor would be: a refused
-        // call's message is never decoded, whatever its size. The body refuses trailers, which
+        // call's message is never decoded. The body refuses trailers, which
         // tonic would merge into the metadata after the decode, over the checked headers.
         dispatch_arms.push(quote! {
             #path => {
                 let adapter = ::std::sync::Arc::clone(&self.adapter);
-                let mut grpc = self.config.grpc();
+                let config = self.config;
                 let mut request = request.map(#rt::NoTrailers::new);
                 ::std::boxed::Box::pin(async move {
                     let admission = #adapter::#admit(&adapter, &mut request);
@@ -1523,13 +1608,10 @@ fn render(service: &ServiceDef) -> TokenStream {
                             return ::core::result::Result::Ok(status.into_http());
                         }
                     };
-                    let mut auth = ::core::option::Option::Some(auth);
-                    let method = #rt::CallWith(|request| {
-                        #rt::handle_admitted(auth.take(), |auth| {
-                            #adapter::#admitted(&adapter, auth, request)
-                        })
-                    });
-                    ::core::result::Result::Ok(grpc.#grpc_method(method, request).await)
+                    #server_grpc
+                    let method = #rt::CallWith(|request: #raw_request| #server_request);
+                    let response = grpc.#grpc_method(method, request).await;
+                    ::core::result::Result::Ok(#server_response)
                 })
             }
         });

@@ -24,8 +24,8 @@ use crate::rate_limit::{
     RateKind, RateLimit, RateLimiter, RateOutcome,
 };
 use crate::stream::{
-    ExpiringStream, Expiry, GuardParts, GuardedStream, MessageLimit, Reauthenticate, Renewed,
-    StreamHooks,
+    ExpiringBody, ExpiringStream, Expiry, GuardParts, GuardedStream, MessageLimit, Reauthenticate,
+    Renewed, StreamGuard, StreamHooks,
 };
 use crate::tools::{PROMPT_HEADER, RESOURCE_HEADER, Routed, TOOL_HEADER};
 
@@ -581,15 +581,29 @@ impl<C: Claims> Authorizer<C> {
         request: Request<Streaming<T>>,
         hooks: StreamHooks<T>,
     ) -> Request<GuardedStream<T>> {
+        let guard = self.stream_guard(auth, &request, hooks);
+        request.map(|stream| guard.guard(stream))
+    }
+
+    /// The guard of a client- or bidirectional-streaming call's inbound stream, made from the
+    /// call's head (its metadata and connection) before the stream is read: what
+    /// [`guard_stream`](Self::guard_stream) wraps the stream in, and what the generated server
+    /// splits between tonic's decoder and the request body.
+    pub fn stream_guard<P: Policy, T, X>(
+        &self,
+        auth: &Authorized<C, P>,
+        head: &Request<X>,
+        hooks: StreamHooks<T>,
+    ) -> StreamGuard<T> {
         let subject: Arc<str> = auth.subject().into();
         let reauthenticate = hooks.reauth_token.and_then(|_| self.reauthenticator(auth));
         // `mcp_tool` on a stream: every message must call that tool.
         let routed_tool = match hooks.tool_name {
-            Some(_) => Routed::read(request.metadata(), TOOL_HEADER),
+            Some(_) => Routed::read(head.metadata(), TOOL_HEADER),
             None => Routed::Absent,
         };
         let (limit, budget) = self.message_limit::<P>(&subject);
-        let parts = GuardParts {
+        StreamGuard::new(GuardParts {
             routed_tool,
             policy: &P::POLICY,
             expiry: self.expiry(auth),
@@ -601,20 +615,30 @@ impl<C: Claims> Authorizer<C> {
             granted: Some(auth.granted()),
             hooks,
             reauthenticate,
-        };
-        request.map(|stream| GuardedStream::new(stream, parts))
+        })
     }
 
     /// Wraps the inbound stream of a public streaming call. There are no credentials to
     /// re-check; the handler gets the same stream type as on authorized RPCs.
     pub fn guard_public_stream<P: Policy, T>(
         &self,
-        _public: &Public<P>,
+        public: &Public<P>,
         request: Request<Streaming<T>>,
     ) -> Request<GuardedStream<T>> {
-        let peer: Arc<str> = peer_identity(&request).into();
+        let guard = self.public_stream_guard(public, &request);
+        request.map(|stream| guard.guard(stream))
+    }
+
+    /// [`stream_guard`](Self::stream_guard) for a public streaming call: its message limit
+    /// only, counted per peer address.
+    pub fn public_stream_guard<P: Policy, T, X>(
+        &self,
+        _public: &Public<P>,
+        head: &Request<X>,
+    ) -> StreamGuard<T> {
+        let peer: Arc<str> = peer_identity(head).into();
         let (limit, budget) = self.message_limit::<P>(&peer);
-        let parts = GuardParts {
+        StreamGuard::new(GuardParts {
             policy: &P::POLICY,
             subject: None,
             expiry: Expiry::never(),
@@ -626,8 +650,7 @@ impl<C: Claims> Authorizer<C> {
             hooks: StreamHooks::NONE,
             reauthenticate: None,
             routed_tool: Routed::Absent,
-        };
-        request.map(|stream| GuardedStream::new(stream, parts))
+        })
     }
 
     /// Checks the tool a unary call names against the RPC's tool rules (its declared tools and
@@ -755,6 +778,14 @@ impl<C: Claims> Authorizer<C> {
     /// [`GuardedStream`] of a bidirectional call, or [`Expiry::never`] for public RPCs).
     pub fn expiring_stream<S>(&self, expiry: Expiry, stream: S) -> ExpiringStream<S> {
         ExpiringStream::new(stream, expiry, &self.inner.clock)
+    }
+
+    /// Wraps the response body of a server-streaming call served by the generated server so
+    /// that it ends with `UNAUTHENTICATED` at `expiry`: [`expiring_stream`](Self::expiring_stream)
+    /// per frame of the encoded stream instead of per message.
+    #[doc(hidden)]
+    pub fn expiring_body<B>(&self, expiry: Expiry, body: B) -> ExpiringBody<B> {
+        ExpiringBody::new(body, expiry, &self.inner.clock)
     }
 
     /// The stream's message limit and, when the limiter keeps budgets in this process, the

@@ -14,12 +14,15 @@ pub use crate::policy::{
     Access, IdentityRequirement, MethodKind, MethodPolicy, Policy, RateLimit, ServicePolicy,
     StreamChecks,
 };
-pub use crate::stream::{Expiry, StreamHooks};
+pub use crate::stream::{
+    ExpiringBody, Expiry, GuardCodec, GuardDecoder, GuardedBody, StreamFinish, StreamHooks,
+};
 pub use crate::tools::{
     PromptPolicy, PromptRules, ResourcePolicy, ResourceRules, ToolPolicy, ToolRules,
 };
 pub use crate::{
     Authorized, Authorizer, Claims, ExpiringStream, GuardedStream, Public, StandardClaims,
+    StreamGuard,
 };
 
 use std::convert::Infallible;
@@ -77,16 +80,27 @@ pub fn admit_head<'a, A, B>(
     request: &mut http::Request<B>,
     check: impl FnOnce(&tonic::Request<()>) -> Admission<'a, A>,
 ) -> Admission<'a, A> {
+    with_head(request, check)
+}
+
+/// Lends the head of `request` (its metadata and extensions) to `read` as a
+/// `tonic::Request<()>`, and puts it back: [`admit_head`], and the stream guard the generated
+/// server makes before tonic reads the stream.
+#[inline]
+pub fn with_head<B, R>(
+    request: &mut http::Request<B>,
+    read: impl FnOnce(&tonic::Request<()>) -> R,
+) -> R {
     let head = tonic::Request::from_parts(
         tonic::metadata::MetadataMap::from_headers(std::mem::take(request.headers_mut())),
         std::mem::take(request.extensions_mut()),
         (),
     );
-    let admission = check(&head);
+    let read = read(&head);
     let (metadata, extensions, ()) = head.into_parts();
     *request.headers_mut() = metadata.into_headers();
     *request.extensions_mut() = extensions;
-    admission
+    read
 }
 
 pin_project_lite::pin_project! {
@@ -278,13 +292,61 @@ impl ServerConfig {
         E: prost::Message + Send + 'static,
         D: prost::Message + Default + Send + 'static,
     {
-        Grpc::new(ProstCodec::default())
+        self.configure(ProstCodec::default())
+    }
+
+    /// tonic's handler of a streaming call whose inbound stream `guard` checks: the prost
+    /// codec with the guard's decoder, the request with the guard's body, and what makes the
+    /// handler's stream from tonic's ([`StreamGuard::split`](crate::StreamGuard::split)).
+    #[inline]
+    pub fn guarded_grpc<E, D, B>(
+        self,
+        guard: crate::StreamGuard<D>,
+        request: http::Request<B>,
+    ) -> GuardedGrpc<E, D, B>
+    where
+        E: prost::Message + Send + 'static,
+        D: prost::Message + Default + Send + 'static,
+    {
+        let (head, body) = request.into_parts();
+        let (codec, body, finish) = guard.split(ProstCodec::default(), body);
+        (
+            self.configure(codec),
+            http::Request::from_parts(head, body),
+            finish,
+        )
+    }
+
+    fn configure<C: tonic::codec::Codec>(self, codec: C) -> Grpc<C> {
+        Grpc::new(codec)
             .apply_compression_config(self.accept_compression, self.send_compression)
             .apply_max_message_size_config(
                 self.max_decoding_message_size,
                 self.max_encoding_message_size,
             )
     }
+}
+
+/// What [`ServerConfig::guarded_grpc`] returns: tonic's handler with the guard's codec, the
+/// request with the guard's body, and what makes the handler's stream.
+pub type GuardedGrpc<E, D, B> = (
+    Grpc<GuardCodec<ProstCodec<E, D>>>,
+    http::Request<GuardedBody<B>>,
+    StreamFinish<D>,
+);
+
+/// Ends a generated server's server-streaming response at `expiry`, with `UNAUTHENTICATED`
+/// in its trailers ([`ExpiringBody`]); a response that never expires is left as it is.
+#[inline]
+pub fn expiring_response<C: Claims>(
+    authorizer: &Authorizer<C>,
+    expiry: Expiry,
+    response: http::Response<Body>,
+) -> http::Response<Body> {
+    if expiry.is_never() {
+        return response;
+    }
+    response.map(|body| Body::new(authorizer.expiring_body(expiry, body)))
 }
 
 /// The answer to a path the service does not have: `UNIMPLEMENTED`, as tonic's generated

@@ -28,7 +28,7 @@ pub use claims::{Claims, StandardClaims};
 pub use error::{AuthError, ConfigError};
 pub use policy::{MethodPolicy, Policy, ServicePolicy};
 pub use server::HardenedServer;
-pub use stream::{ExpiringStream, Expiry, GuardedStream, StreamHooks};
+pub use stream::{ExpiringStream, Expiry, GuardedStream, StreamGuard, StreamHooks};
 
 pub use mcp_auth_macros::{Claims, handlers, service};
 

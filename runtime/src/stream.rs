@@ -4,7 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -18,6 +18,11 @@ use crate::error::AuthError;
 use crate::policy::MethodPolicy;
 use crate::rate_limit::{Budget, RateCheck, RateKey, RateKind, RateLimit, RateOutcome};
 use crate::tools::{GrantedScopes, Routed, TOOL_HEADER};
+
+mod decoded;
+
+pub(crate) use decoded::split;
+pub use decoded::{ExpiringBody, GuardCodec, GuardDecoder, GuardedBody, StreamFinish};
 
 /// A rate-limit decision a remote store has not given yet.
 type PendingCheck = Pin<Box<dyn Future<Output = RateOutcome> + Send>>;
@@ -49,9 +54,19 @@ const NEAR_SECS: u64 = 2;
 /// ringing, is the store-buffering pattern: both sides use `SeqCst`, so a reader that missed
 /// the new deadline always sees the ring (with weaker orderings it could miss both). The
 /// per-message read of the flag is a plain acquire load.
+///
+/// A stream checked in tonic's decoder (the generated server, [`StreamGuard::split`]) keeps
+/// its messages counted ahead (`fast`) and its refusal (`done`) here too, beside `rang`: its
+/// decoder's fast path reads one cache line. Only the call's own task touches `fast` (tonic
+/// polls the decoder and the body from the handler's stream), so it is loaded and stored,
+/// never read-modify-written.
 #[derive(Default)]
 struct Alarm {
     rang: AtomicBool,
+    /// Messages the decoder may pass with no check but `rang` ([`decoded`]'s `Checks::grant`).
+    fast: AtomicU32,
+    /// The decoder-checked stream was refused: the handler's stream ends after the refusal.
+    done: AtomicBool,
     task: Mutex<Option<Waker>>,
 }
 
@@ -59,6 +74,24 @@ impl Alarm {
     #[inline]
     fn rang(&self) -> bool {
         self.rang.load(Ordering::Acquire)
+    }
+
+    /// Counts a message about to be decoded when it was counted ahead and the alarm is
+    /// silent; `false` leaves it to the decoder's slow path.
+    #[inline(always)]
+    fn take_fast(&self) -> bool {
+        let fast = self.fast.load(Ordering::Relaxed);
+        if fast > 0 && !self.rang() {
+            self.fast.store(fast - 1, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Whether a decoder-checked stream was refused.
+    #[inline]
+    fn done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
     }
 
     /// Wakes `waker` when the timer fires.
@@ -270,6 +303,11 @@ impl Expiry {
         Self(None)
     }
 
+    /// Whether this is [`Expiry::never`].
+    pub(crate) fn is_never(&self) -> bool {
+        self.0.is_none()
+    }
+
     pub(crate) fn at(expires_at: Option<u64>) -> Self {
         Self(expires_at.map(|at| {
             Arc::new(Shared {
@@ -345,8 +383,17 @@ pub(crate) type Reauthenticate = Arc<dyn Fn(&str) -> Result<Renewed, AuthError> 
 ///   `RESOURCE_EXHAUSTED` and the retry delay.
 ///
 /// A refused message never reaches the handler, and nothing after it is read.
+///
+/// Served by the generated server, the checks that need no wait run inside tonic's decode and
+/// the deadline's timer on the request body, and this stream passes tonic's messages straight
+/// through (see [`StreamGuard`]); it is the same stream either way to the handler.
 pub struct GuardedStream<T> {
     inner: Streaming<T>,
+    /// The decoder and the body check (the generated server): pass `inner` through, and end
+    /// after a refusal. Every other field is then inert.
+    through: bool,
+    /// The expiry the stream enforces, for the response stream of the same call.
+    expiry: Expiry,
     /// Messages that may pass with no check but the deadline's alarm: as many as both the
     /// deadline lets pass without a clock read and the budget holds in stock (the smaller of
     /// the two), taken out of `deadline` and `budget` ahead by [`grant`](Self::grant) and put
@@ -394,14 +441,120 @@ pub(crate) struct GuardParts<T> {
     pub(crate) routed_tool: Routed,
 }
 
+/// The audit event of a stream's refusal.
+fn refusal_event<'a>(
+    policy: &'static MethodPolicy,
+    subject: Option<&'a str>,
+    error: &AuthError,
+    detail: &'a str,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        method: policy.path,
+        subject,
+        certificate: None,
+        decision: Decision::Deny,
+        reason: error.reason(),
+        detail: Some(detail),
+    }
+}
+
+/// The guard of one streaming call's inbound stream, made when the caller is admitted and
+/// before tonic reads the stream: what [`Authorizer::stream_guard`](crate::Authorizer::stream_guard)
+/// returns.
+///
+/// Either it wraps tonic's [`Streaming`] as a [`GuardedStream`] that checks every message
+/// ([`guard`](Self::guard): tonic's generated server), or the generated server splits it
+/// into tonic's decoder, the request body and a stream that passes the messages through
+/// ([`split`](Self::split)), which costs a flood of small messages less (BENCHMARKS.md).
+pub struct StreamGuard<T> {
+    parts: GuardParts<T>,
+}
+
+impl<T> StreamGuard<T> {
+    pub(crate) fn new(parts: GuardParts<T>) -> Self {
+        Self { parts }
+    }
+
+    /// The expiry the guard enforces, for the response stream of the same call; a
+    /// re-authentication on the inbound stream moves it.
+    pub fn expiry(&self) -> Expiry {
+        self.parts.expiry.clone()
+    }
+
+    /// Wraps tonic's stream in the guard.
+    pub fn guard(self, inner: Streaming<T>) -> GuardedStream<T> {
+        GuardedStream::new(inner, self.parts)
+    }
+
+    /// Splits the guard for a call tonic has not started: `codec`'s decoder checks each
+    /// message as it decodes it, `body` (the request's) gives back what was counted ahead
+    /// and ends the call at the expiry while no message comes, and the [`StreamFinish`]
+    /// makes the handler's stream from tonic's ([`StreamFinish::stream`]). Streams whose
+    /// checks do not fit in a decode (re-authentication, a limiter that keeps no budget in
+    /// this process) keep every check on the handler's stream.
+    #[doc(hidden)]
+    pub fn split<C, B>(self, codec: C, body: B) -> (GuardCodec<C>, GuardedBody<B>, StreamFinish<T>)
+    where
+        C: tonic::codec::Codec<Decode = T>,
+    {
+        split(self.parts, codec, body)
+    }
+}
+
+impl<T> fmt::Debug for StreamGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamGuard")
+            .field("method", &self.parts.policy.path)
+            .field("subject", &self.parts.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> StreamFinish<T> {
+    /// The handler's stream, from tonic's.
+    pub fn stream(self, inner: Streaming<T>) -> GuardedStream<T> {
+        match self.0 {
+            decoded::Finish::Stream(parts) => GuardedStream::new(inner, *parts),
+            decoded::Finish::Decoded {
+                alarm,
+                expiry,
+                policy,
+                subject,
+            } => GuardedStream {
+                inner,
+                through: true,
+                alarm,
+                expiry,
+                fast: 0,
+                fast_allowed: false,
+                policy,
+                subject,
+                deadline: None,
+                auditor: Auditor::default(),
+                limit: None,
+                budget: None,
+                granted: None,
+                hooks: StreamHooks::NONE,
+                reauthenticate: None,
+                routed_tool: Routed::Absent,
+                checking: None,
+                ended: false,
+            },
+        }
+    }
+}
+
 impl<T> GuardedStream<T> {
     pub(crate) fn new(inner: Streaming<T>, parts: GuardParts<T>) -> Self {
+        let expiry = parts.expiry.clone();
         let deadline = Deadline::new(parts.expiry, &parts.clock);
         let fast_allowed = parts.hooks.tool_name.is_none()
             && parts.hooks.reauth_token.is_none()
             && (parts.budget.is_some() || parts.limit.is_none());
         Self {
             inner,
+            through: false,
+            expiry,
             fast: 0,
             fast_allowed,
             alarm: deadline
@@ -425,7 +578,7 @@ impl<T> GuardedStream<T> {
     /// The expiry this stream enforces, for the response stream of the same call.
     #[doc(hidden)]
     pub fn expiry(&self) -> Expiry {
-        Expiry(self.deadline.as_ref().map(|d| Arc::clone(&d.shared)))
+        self.expiry.clone()
     }
 
     /// The next message, `Ok(None)` at the end of the stream, or the error that ended it.
@@ -441,14 +594,12 @@ impl<T> GuardedStream<T> {
     fn refuse(&mut self, error: &AuthError) -> Poll<Option<Result<T, Status>>> {
         self.end();
         let detail = error.to_string();
-        self.auditor.record(&AuditEvent {
-            method: self.policy.path,
-            subject: self.subject.as_deref(),
-            certificate: None,
-            decision: Decision::Deny,
-            reason: error.reason(),
-            detail: Some(&detail),
-        });
+        self.auditor.record(&refusal_event(
+            self.policy,
+            self.subject.as_deref(),
+            error,
+            &detail,
+        ));
         Poll::Ready(Some(Err(error.to_status())))
     }
 
@@ -512,8 +663,27 @@ impl<T> GuardedStream<T> {
 impl<T> Stream for GuardedStream<T> {
     type Item = Result<T, Status>;
 
+    /// Checked as tonic decoded it (the generated server): tonic's answer as it is, in a tail
+    /// call (no frame of its own, nothing copied), and nothing after a refusal.
+    #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if !this.through {
+            return this.poll_checked(cx);
+        }
+        if this.alarm.done() {
+            return Poll::Ready(None);
+        }
+        Pin::new(&mut this.inner).poll_next(cx)
+    }
+}
+
+impl<T> GuardedStream<T> {
+    /// Every check here (tonic's server through the adapter, re-authentication, a remote
+    /// limiter).
+    #[inline(never)]
+    fn poll_checked(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
+        let this = self;
         // The fast path: a message counted ahead, while the deadline's alarm is silent.
         if this.fast > 0 {
             debug_assert!(this.fast_allowed && !this.ended && this.checking.is_none());
@@ -1021,6 +1191,59 @@ mod tests {
     }
 
     /// The inbound side: a [`GuardedStream`] of `u32` messages sent as gRPC frames on a channel.
+    /// Data frames sent on a channel, as tonic's encoded response body.
+    struct Encoded(tokio::sync::mpsc::UnboundedReceiver<tonic::codegen::Bytes>);
+
+    impl http_body::Body for Encoded {
+        type Data = tonic::codegen::Bytes;
+        type Error = Status;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Status>>> {
+            self.0
+                .poll_recv(cx)
+                .map(|data| data.map(|data| Ok(http_body::Frame::data(data))))
+        }
+    }
+
+    /// The generated server's response body: frames flow until the deadline, then the
+    /// response ends with `UNAUTHENTICATED` in its trailers, whether a frame comes after the
+    /// deadline or none comes (the timer ends it).
+    #[tokio::test(start_paused = true)]
+    async fn a_response_body_ends_in_trailers_at_the_deadline() {
+        use http_body_util::BodyExt;
+
+        for idle in [false, true] {
+            let clock = LateTimers::new();
+            let dyn_clock: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let mut body = ExpiringBody::new(Encoded(rx), Expiry::at(Some(START + 10)), &dyn_clock);
+            tx.send(tonic::codegen::Bytes::from_static(b"one")).unwrap();
+            let frame = body.frame().await.unwrap().unwrap();
+            assert_eq!(frame.into_data().unwrap(), &b"one"[..]);
+            // The timer rings (it was set when the first frame went out) and the clock says
+            // the deadline has passed.
+            clock.now.store(START + 10, Ordering::SeqCst);
+            tokio::time::advance(std::time::Duration::from_secs(11)).await;
+            if !idle {
+                tx.send(tonic::codegen::Bytes::from_static(b"late"))
+                    .unwrap();
+            }
+            let trailers = body
+                .frame()
+                .await
+                .unwrap()
+                .unwrap()
+                .into_trailers()
+                .unwrap();
+            assert_eq!(trailers["grpc-status"], "16", "idle: {idle}");
+            assert!(http_body::Body::is_end_stream(&body));
+            assert!(body.frame().await.is_none());
+        }
+    }
+
     mod guarded {
         use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -1120,6 +1343,59 @@ mod tests {
             }
         }
 
+        /// [`U32s`] with an encoder, for [`split`].
+        struct U32Codec;
+
+        struct U32Encoder;
+
+        impl tonic::codec::Encoder for U32Encoder {
+            type Item = u32;
+            type Error = Status;
+
+            fn encode(
+                &mut self,
+                item: u32,
+                dst: &mut tonic::codec::EncodeBuf<'_>,
+            ) -> Result<(), Status> {
+                dst.put_u32(item);
+                Ok(())
+            }
+        }
+
+        impl tonic::codec::Codec for U32Codec {
+            type Encode = u32;
+            type Decode = u32;
+            type Encoder = U32Encoder;
+            type Decoder = U32s;
+
+            fn encoder(&mut self) -> U32Encoder {
+                U32Encoder
+            }
+
+            fn decoder(&mut self) -> U32s {
+                U32s
+            }
+        }
+
+        /// Where a test's guard checks: on the handler's stream (tonic's server, through the
+        /// adapter), or split between the decoder and the body (the generated server).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Mode {
+            Stream,
+            Decoded,
+        }
+
+        const MODES: [Mode; 2] = [Mode::Stream, Mode::Decoded];
+
+        /// Messages counted ahead, wherever the guard keeps them.
+        fn counted_ahead(stream: &GuardedStream<u32>) -> u32 {
+            if stream.through {
+                stream.alarm.fast.load(Ordering::Relaxed)
+            } else {
+                stream.fast
+            }
+        }
+
         /// The sending end of a guarded stream.
         struct Client(tokio::sync::mpsc::UnboundedSender<Bytes>);
 
@@ -1138,13 +1414,14 @@ mod tests {
         /// A guarded stream of `CHAT` with a deadline at `START + secs` on `clock` and a message
         /// limit counted with `budget`, from the in-memory limiter.
         fn guarded(
+            mode: Mode,
             secs: u64,
             clock: &Arc<LateTimers>,
             budget: Budget,
         ) -> (Client, GuardedStream<u32>) {
             let limiter = Arc::new(crate::rate_limit::InMemoryRateLimiter::new());
             let parts = parts(&CHAT, limiter, Some(budget), StreamHooks::NONE);
-            guarded_with(Some(START + secs), clock, parts)
+            guarded_with(mode, Some(START + secs), clock, parts)
         }
 
         /// What [`guarded`] puts together, for the tests that change one part.
@@ -1175,15 +1452,26 @@ mod tests {
         }
 
         fn guarded_with(
+            mode: Mode,
             deadline: Option<u64>,
             clock: &Arc<LateTimers>,
             mut parts: GuardParts<u32>,
         ) -> (Client, GuardedStream<u32>) {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let inner = Streaming::new_request(U32s, Frames(rx), None, None);
             parts.expiry = Expiry::at(deadline);
             parts.clock = Arc::clone(clock) as Arc<dyn Clock>;
-            (Client(tx), GuardedStream::new(inner, parts))
+            let stream = match mode {
+                Mode::Stream => {
+                    let inner = Streaming::new_request(U32s, Frames(rx), None, None);
+                    GuardedStream::new(inner, parts)
+                }
+                Mode::Decoded => {
+                    let (mut codec, body, finish) = split(parts, U32Codec, Frames(rx));
+                    let decoder = tonic::codec::Codec::decoder(&mut codec);
+                    finish.stream(Streaming::new_request(decoder, body, None, None))
+                }
+            };
+            (Client(tx), stream)
         }
 
         /// The messages that pass before the stream has none ready, and how it stopped:
@@ -1211,118 +1499,176 @@ mod tests {
         /// pass exactly the budget.
         #[tokio::test(start_paused = true)]
         async fn messages_counted_ahead_spend_the_budget_exactly() {
-            let clock = LateTimers::new();
-            let budgets = frozen_budgets(1_000, BATCHED);
-            let (client, mut first) = guarded(600, &clock, budgets());
-            client.send(10);
-            assert_eq!(drain(&mut first).await, (10, None));
-            let (client, mut second) = guarded(600, &clock, budgets());
-            client.send(2_000);
-            let (passed, refused) = drain(&mut second).await;
-            assert_eq!(passed, 990, "beside 10 messages of a stream that waits");
-            assert_eq!(refused, Some(tonic::Code::ResourceExhausted));
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let budgets = frozen_budgets(1_000, BATCHED);
+                let (client, mut first) = guarded(mode, 600, &clock, budgets());
+                client.send(10);
+                assert_eq!(drain(&mut first).await, (10, None), "{mode:?}");
+                let (client, mut second) = guarded(mode, 600, &clock, budgets());
+                client.send(2_000);
+                let (passed, refused) = drain(&mut second).await;
+                assert_eq!(
+                    passed, 990,
+                    "{mode:?}: beside 10 messages of a stream that waits"
+                );
+                assert_eq!(refused, Some(tonic::Code::ResourceExhausted), "{mode:?}");
 
-            let budgets = frozen_budgets(100, BATCHED);
-            let (client, mut third) = guarded(600, &clock, budgets());
-            client.send(5);
-            for _ in 0..5 {
-                assert!(matches!(third.message().await, Ok(Some(_))));
+                let budgets = frozen_budgets(100, BATCHED);
+                let (client, mut third) = guarded(mode, 600, &clock, budgets());
+                client.send(5);
+                for _ in 0..5 {
+                    assert!(matches!(third.message().await, Ok(Some(_))), "{mode:?}");
+                }
+                assert!(
+                    counted_ahead(&third) > 0,
+                    "{mode:?}: the fast path was not taken"
+                );
+                drop(third);
+                let (client, mut fourth) = guarded(mode, 600, &clock, budgets());
+                client.send(200);
+                let (passed, refused) = drain(&mut fourth).await;
+                assert_eq!(
+                    passed, 95,
+                    "{mode:?}: beside 5 messages of a dropped stream"
+                );
+                assert_eq!(refused, Some(tonic::Code::ResourceExhausted), "{mode:?}");
             }
-            assert!(third.fast > 0, "the fast path was not taken");
-            drop(third);
-            let (client, mut fourth) = guarded(600, &clock, budgets());
-            client.send(200);
-            let (passed, refused) = drain(&mut fourth).await;
-            assert_eq!(passed, 95, "beside 5 messages of a dropped stream");
-            assert_eq!(refused, Some(tonic::Code::ResourceExhausted));
         }
 
         /// A stream whose deadline is 100 s away, with a large budget, that let a message
         /// through on the fast path (the first after a wait goes the slow way).
-        async fn on_the_fast_path(clock: &Arc<LateTimers>) -> (Client, GuardedStream<u32>) {
+        async fn on_the_fast_path(
+            mode: Mode,
+            clock: &Arc<LateTimers>,
+        ) -> (Client, GuardedStream<u32>) {
             let budget = frozen_budgets(1_000_000, BATCHED)();
-            let (client, mut stream) = guarded(100, clock, budget);
+            let (client, mut stream) = guarded(mode, 100, clock, budget);
             client.send(2);
             assert!(matches!(stream.message().await, Ok(Some(0))));
             assert!(matches!(stream.message().await, Ok(Some(1))));
-            assert!(stream.fast > 0, "the fast path was not taken");
+            assert!(
+                counted_ahead(&stream) > 0,
+                "{mode:?}: the fast path was not taken"
+            );
             (client, stream)
         }
 
         /// The deadline's timer ringing while messages pass on the fast path: the next message
-        /// reads the clock and is refused once the deadline has passed.
+        /// reads the clock and is refused once the deadline has passed; nothing passes after.
         #[tokio::test(start_paused = true)]
         async fn the_alarm_takes_a_flood_off_the_fast_path() {
-            let clock = LateTimers::new();
-            let (client, mut stream) = on_the_fast_path(&clock).await;
-            client.send(10);
-            clock.now.store(START + 100, Ordering::SeqCst);
-            tokio::time::advance(std::time::Duration::from_secs(100)).await;
-            let refused = stream.message().await.unwrap_err();
-            assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let (client, mut stream) = on_the_fast_path(mode, &clock).await;
+                client.send(10);
+                clock.now.store(START + 100, Ordering::SeqCst);
+                tokio::time::advance(std::time::Duration::from_secs(100)).await;
+                let refused = stream.message().await.unwrap_err();
+                assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{mode:?}");
+                assert!(matches!(stream.message().await, Ok(None)), "{mode:?}");
+            }
+        }
+
+        /// A stream waiting for its next message ends when the deadline passes, woken by the
+        /// timer (the generated server's: by the request body).
+        #[tokio::test(start_paused = true)]
+        async fn a_waiting_stream_ends_at_the_deadline() {
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let (client, mut stream) = on_the_fast_path(mode, &clock).await;
+                let next = tokio::spawn(async move { stream.message().await });
+                // The clock and the timers agree: the first timer rings 2 s early.
+                clock.now.store(START + 99, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_secs(99)).await;
+                assert!(!next.is_finished(), "{mode:?}: ended before the deadline");
+                clock.now.store(START + 100, Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                let refused = next.await.unwrap().unwrap_err();
+                assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{mode:?}");
+                drop(client);
+            }
         }
 
         /// A timer that does not ring (a starved runtime): a flood that never waits still
         /// reads the clock every `READ_CLOCK_EVERY` messages and ends at the deadline.
         #[tokio::test(start_paused = true)]
         async fn a_flood_without_its_timer_still_ends_at_the_deadline() {
-            let clock = LateTimers::new();
-            let (client, mut stream) = on_the_fast_path(&clock).await;
-            clock.now.store(START + 100, Ordering::SeqCst);
-            client.send(3 * READ_CLOCK_EVERY);
-            let (passed, refused) = drain(&mut stream).await;
-            assert!(passed <= READ_CLOCK_EVERY as usize, "{passed} passed");
-            assert_eq!(refused, Some(tonic::Code::Unauthenticated));
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let (client, mut stream) = on_the_fast_path(mode, &clock).await;
+                clock.now.store(START + 100, Ordering::SeqCst);
+                client.send(3 * READ_CLOCK_EVERY);
+                let (passed, refused) = drain(&mut stream).await;
+                assert!(
+                    passed <= READ_CLOCK_EVERY as usize,
+                    "{mode:?}: {passed} passed"
+                );
+                assert_eq!(refused, Some(tonic::Code::Unauthenticated), "{mode:?}");
+            }
         }
 
-        /// A stream with a tool hook checks every message's tool, however many arrive at once:
-        /// the fast path is not taken.
+        /// A stream with a tool hook checks every message's tool, however many arrive at
+        /// once, and passes nothing after the one refused.
         #[tokio::test(start_paused = true)]
         async fn every_message_s_tool_is_checked() {
-            let clock = LateTimers::new();
-            let limiter = Arc::new(crate::rate_limit::InMemoryRateLimiter::new());
-            let budget = frozen_budgets(1_000_000, BATCHED)();
-            let hooks = StreamHooks {
-                tool_name: Some(tool_of),
-                reauth_token: None,
-            };
-            let parts = parts(&CHAT_TOOLS, limiter, Some(budget), hooks);
-            let (client, mut stream) = guarded_with(Some(START + 600), &clock, parts);
-            client.send(5);
-            assert_eq!(
-                drain(&mut stream).await,
-                (2, Some(tonic::Code::PermissionDenied))
-            );
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let limiter = Arc::new(crate::rate_limit::InMemoryRateLimiter::new());
+                let budget = frozen_budgets(1_000_000, BATCHED)();
+                let hooks = StreamHooks {
+                    tool_name: Some(tool_of),
+                    reauth_token: None,
+                };
+                let parts = parts(&CHAT_TOOLS, limiter, Some(budget), hooks);
+                let (client, mut stream) = guarded_with(mode, Some(START + 600), &clock, parts);
+                client.send(5);
+                assert_eq!(
+                    drain(&mut stream).await,
+                    (2, Some(tonic::Code::PermissionDenied)),
+                    "{mode:?}"
+                );
+                assert!(matches!(stream.message().await, Ok(None)), "{mode:?}");
+            }
         }
 
-        /// A limiter that keeps no budget here is asked for every message.
+        /// A limiter that keeps no budget here is asked for every message (on the handler's
+        /// stream, in both modes: its answer may have to be awaited).
         #[tokio::test(start_paused = true)]
         async fn a_remote_limiter_is_asked_for_every_message() {
-            let clock = LateTimers::new();
-            let remote = Arc::new(Remote::default());
-            let parts = parts(&CHAT, Arc::clone(&remote) as _, None, StreamHooks::NONE);
-            let (client, mut stream) = guarded_with(Some(START + 600), &clock, parts);
-            client.send(50);
-            assert_eq!(drain(&mut stream).await, (50, None));
-            assert_eq!(remote.0.load(Ordering::SeqCst), 50);
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let remote = Arc::new(Remote::default());
+                let parts = parts(&CHAT, Arc::clone(&remote) as _, None, StreamHooks::NONE);
+                let (client, mut stream) = guarded_with(mode, Some(START + 600), &clock, parts);
+                client.send(50);
+                assert_eq!(drain(&mut stream).await, (50, None), "{mode:?}");
+                assert_eq!(remote.0.load(Ordering::SeqCst), 50, "{mode:?}");
+            }
         }
 
         /// Without a deadline or a limit (a public stream, `unchecked_expiry` and
-        /// `unlimited_messages`), messages pass on the fast path and the stream still ends.
+        /// `unlimited_messages`), messages pass and the stream still ends.
         #[tokio::test(start_paused = true)]
         async fn a_stream_with_nothing_to_check_passes_and_ends() {
-            let clock = LateTimers::new();
-            let limiter = Arc::new(crate::rate_limit::InMemoryRateLimiter::new());
-            let mut parts = parts(&CHAT, limiter, None, StreamHooks::NONE);
-            parts.limit = None;
-            let (client, mut stream) = guarded_with(None, &clock, parts);
-            client.send(3_000);
-            assert!(matches!(stream.message().await, Ok(Some(0))));
-            assert!(stream.fast > 0, "the fast path was not taken");
-            assert_eq!(drain(&mut stream).await, (2_999, None));
-            drop(client);
-            assert!(matches!(stream.message().await, Ok(None)));
-            assert!(matches!(stream.message().await, Ok(None)));
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let limiter = Arc::new(crate::rate_limit::InMemoryRateLimiter::new());
+                let mut parts = parts(&CHAT, limiter, None, StreamHooks::NONE);
+                parts.limit = None;
+                let (client, mut stream) = guarded_with(mode, None, &clock, parts);
+                client.send(3_000);
+                assert!(matches!(stream.message().await, Ok(Some(0))), "{mode:?}");
+                if mode == Mode::Stream {
+                    assert!(stream.fast > 0, "the fast path was not taken");
+                } else {
+                    assert!(stream.through, "a guard with nothing to check");
+                }
+                assert_eq!(drain(&mut stream).await, (2_999, None), "{mode:?}");
+                drop(client);
+                assert!(matches!(stream.message().await, Ok(None)), "{mode:?}");
+                assert!(matches!(stream.message().await, Ok(None)), "{mode:?}");
+            }
         }
     }
 }
