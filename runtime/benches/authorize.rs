@@ -8,7 +8,11 @@
 //! - `stream/*`: draining 1,000 messages of a bidirectional echo: the `tonic::Streaming` a plain
 //!   handler echoes back, against the response of the generated adapter (authorized at open,
 //!   not timed) whose handler echoes its `GuardedStream`: with the expiry check, and with the
-//!   expiry check and a message rate limit that is never reached (every per-message check on).
+//!   expiry check and a message rate limit that is never reached (every per-message check on);
+//!   and `decoded_*`, the same checks as the generated server makes them: split by
+//!   `StreamGuard::split` into tonic's decoder and the request body, the handler's stream
+//!   passing tonic's through (the response's expiry, per frame of the encoded body, is not in
+//!   the drain).
 //!
 //! The policies come from a `mcp_auth::service!` invocation over a hand-written tonic server
 //! module, as in the UI tests. `cargo bench -p mcp-auth --bench authorize`; see BENCHMARKS.md.
@@ -113,6 +117,28 @@ impl Decoder for ItemDecoder {
         let len = src.remaining();
         src.advance(len);
         Ok(Some(items::Item { len: len as u64 }))
+    }
+}
+
+/// [`ItemDecoder`] with prost's encoder: the codec a stream guard splits into for the
+/// generated server.
+#[derive(Debug)]
+struct ItemCodec;
+
+impl tonic::codec::Codec for ItemCodec {
+    type Encode = items::Item;
+    type Decode = items::Item;
+    type Encoder = tonic_prost::ProstEncoder<items::Item>;
+    type Decoder = ItemDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic::codec::Codec::encoder(
+            &mut tonic_prost::ProstCodec::<items::Item, items::Item>::default(),
+        )
+    }
+
+    fn decoder(&mut self) -> ItemDecoder {
+        ItemDecoder
     }
 }
 
@@ -325,9 +351,25 @@ fn stream_guard(c: &mut Criterion<ThreadCpuTime>) {
             .expect("the call is authorized")
             .into_inner()
     };
+    // The generated server: the caller checked on the head, the guard split into the
+    // decoder and the request body, the handler's stream passing tonic's through. (Its
+    // response's expiry is checked per frame of the encoded body, not in this drain.)
+    let split = |authorizer: &Authorizer| -> ItemStream {
+        let head = with_token((), &token);
+        let auth = runtime
+            .block_on(authorizer.authorize::<policy::Chat, ()>(&head))
+            .expect("the call is authorized");
+        let guard = authorizer.stream_guard(&auth, &head, mcp_auth::StreamHooks::NONE);
+        let (mut codec, body, finish) = guard.split(ItemCodec, grpc_body(MESSAGES));
+        let decoder = tonic::codec::Codec::decoder(&mut codec);
+        Box::pin(finish.stream(Streaming::new_request(decoder, body, None, None)))
+    };
+    let expiry_authorizer = authorizer();
+    let counting_authorizer = authorizer_counting_messages();
     let plain = || -> ItemStream { Box::pin(streaming()) };
     assert_eq!(drain_on(&runtime, plain()), MESSAGES);
     assert_eq!(drain_on(&runtime, open(&every_check)), MESSAGES);
+    assert_eq!(drain_on(&runtime, split(&counting_authorizer)), MESSAGES);
 
     let mut group = c.benchmark_group("stream");
     group.throughput(Throughput::Elements(MESSAGES as u64));
@@ -344,6 +386,20 @@ fn stream_guard(c: &mut Criterion<ThreadCpuTime>) {
     group.bench_function("guarded_every_check_1000_messages", |b| {
         b.iter_batched(
             || open(&every_check),
+            |s| drain_on(&runtime, s),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("decoded_expiry_1000_messages", |b| {
+        b.iter_batched(
+            || split(&expiry_authorizer),
+            |s| drain_on(&runtime, s),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("decoded_every_check_1000_messages", |b| {
+        b.iter_batched(
+            || split(&counting_authorizer),
             |s| drain_on(&runtime, s),
             BatchSize::SmallInput,
         )

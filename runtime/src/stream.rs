@@ -463,9 +463,10 @@ fn refusal_event<'a>(
 /// returns.
 ///
 /// Either it wraps tonic's [`Streaming`] as a [`GuardedStream`] that checks every message
-/// ([`guard`](Self::guard): tonic's generated server), or the generated server splits it
-/// into tonic's decoder, the request body and a stream that passes the messages through
-/// ([`split`](Self::split)), which costs a flood of small messages less (BENCHMARKS.md).
+/// ([`guard`](Self::guard): tonic's generated server, through the adapter), or mcp-auth's
+/// generated server splits it between tonic's decoder, the request body and a stream that
+/// passes the messages through, which costs a flood of small messages less (BENCHMARKS.md,
+/// Fixed 23). The handler gets a [`GuardedStream`] either way.
 pub struct StreamGuard<T> {
     parts: GuardParts<T>,
 }
@@ -1533,6 +1534,32 @@ mod tests {
                     "{mode:?}: beside 5 messages of a dropped stream"
                 );
                 assert_eq!(refused, Some(tonic::Code::ResourceExhausted), "{mode:?}");
+            }
+        }
+
+        /// A request that ended gives back what its stream took ahead, though the handler
+        /// keeps the stream (a bidirectional handler answering on).
+        #[tokio::test(start_paused = true)]
+        async fn an_ended_request_gives_its_budget_back() {
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let budgets = frozen_budgets(100, BATCHED);
+                let (client, mut first) = guarded(mode, 600, &clock, budgets());
+                client.send(5);
+                drop(client);
+                for _ in 0..5 {
+                    assert!(matches!(first.message().await, Ok(Some(_))), "{mode:?}");
+                }
+                assert!(matches!(first.message().await, Ok(None)), "{mode:?}");
+                let (client, mut second) = guarded(mode, 600, &clock, budgets());
+                client.send(200);
+                let (passed, refused) = drain(&mut second).await;
+                assert_eq!(
+                    passed, 95,
+                    "{mode:?}: beside 5 messages of an ended request"
+                );
+                assert_eq!(refused, Some(tonic::Code::ResourceExhausted), "{mode:?}");
+                drop(first);
             }
         }
 

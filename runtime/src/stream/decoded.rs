@@ -1,7 +1,7 @@
 //! The stream guard of the generated server: the per-message checks run inside tonic's decode,
 //! the deadline's timer on the request body, the response's expiry on the response body.
 //!
-//! Why not a stream around tonic's [`Streaming`]: a flood of small messages costs a server
+//! Why not a stream around tonic's `Streaming`: a flood of small messages costs a server
 //! about 85 ns each, and a layer between tonic's decoder and the handler, and another between
 //! the handler's stream and tonic's encoder, cost 7-8 ns of that on their own (the message
 //! moved through extra stack copies at each layer, whatever the checks; BENCHMARKS.md, "Still
@@ -97,10 +97,10 @@ impl Core {
     #[cold]
     #[inline(never)]
     fn refuse(&self, checks: &mut Checks, error: AuthError) -> Status {
-        checks.settle(&self.alarm.fast);
-        if let Some(budget) = &mut checks.budget {
-            budget.release();
-        }
+        // Ended before anything else runs: an audit sink that panics leaves a refused stream.
+        self.alarm.done.store(true, Ordering::Release);
+        checks.refused = Some(error.clone());
+        self.release(checks);
         let detail = error.to_string();
         checks.auditor.record(&refusal_event(
             checks.policy,
@@ -108,10 +108,25 @@ impl Core {
             &error,
             &detail,
         ));
-        let status = error.to_status();
-        checks.refused = Some(error);
-        self.alarm.done.store(true, Ordering::Release);
-        status
+        error.to_status()
+    }
+
+    /// Gives back what was counted ahead and the budget's stock, for the caller's other
+    /// streams: at a wait, at a refusal, and at the end of the request.
+    fn release(&self, checks: &mut Checks) {
+        checks.settle(&self.alarm.fast);
+        if let Some(budget) = &mut checks.budget {
+            budget.release();
+        }
+    }
+
+    /// The request ended (or failed): nothing more is decoded, so nothing is kept for it
+    /// while the handler's stream lives on.
+    #[cold]
+    #[inline(never)]
+    fn finish(&self) {
+        let mut checks = self.checks();
+        self.release(&mut checks);
     }
 
     /// The request body has nothing: gives back what was taken ahead, and refuses once the
@@ -131,9 +146,7 @@ impl Core {
         }
         // Nothing to spend events on: none is kept across a wait in which the shared budget
         // refills.
-        if let Some(budget) = &mut checks.budget {
-            budget.release();
-        }
+        self.release(&mut checks);
         None
     }
 }
@@ -188,6 +201,28 @@ struct ToolCheck<T> {
     routed_tool: Routed,
 }
 
+// By hand: the derive would ask `T: Clone` of the message.
+impl<T> Clone for ToolCheck<T> {
+    fn clone(&self) -> Self {
+        Self {
+            name: self.name,
+            policy: self.policy,
+            granted: Arc::clone(&self.granted),
+            routed_tool: self.routed_tool.clone(),
+        }
+    }
+}
+
+impl<T> Clone for DecodeGuard<T> {
+    fn clone(&self) -> Self {
+        Self {
+            core: Arc::clone(&self.core),
+            alarm: Arc::clone(&self.alarm),
+            tool: self.tool.clone(),
+        }
+    }
+}
+
 impl<T> ToolCheck<T> {
     fn check(&self, message: &T) -> Result<(), AuthError> {
         let Some(rules) = self.policy.tools else {
@@ -213,8 +248,10 @@ struct DecodeGuard<T> {
 }
 
 /// A decoder that checks each message of a guarded stream as tonic decodes it: counts it
-/// before the decode, checks its tool after. A refused message is not decoded (or, refused
-/// for its tool, not returned); the error goes to the handler's stream, which ends after it.
+/// before prost decodes it, or, when it calls a tool, checks the tool after the decode and
+/// then counts it. A refused message is not returned (tonic has read it by then, and
+/// decompressed it when it came compressed, within the largest message size); the error goes
+/// to the handler's stream, which ends after it.
 pub struct GuardDecoder<D: Decoder> {
     inner: D,
     guard: Option<DecodeGuard<D::Item>>,
@@ -249,22 +286,32 @@ impl<D> GuardDecoder<D>
 where
     D: Decoder<Error = Status>,
 {
-    /// A message the fast path does not cover: the slow admission when it was not counted
-    /// ahead, then, when it calls a tool, the decode and the tool check.
+    /// A message the fast path does not cover: one not counted ahead, or one that calls a
+    /// tool. A tool is checked first (a message refused for its tool is not counted against
+    /// the budget, as on the handler's stream), then the expiry and the budget: an expired
+    /// stream's message calling a forbidden tool is refused for the tool.
     #[inline(never)]
     fn decode_slowly(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<D::Item>, Status> {
         let Some(guard) = &self.guard else {
             return self.inner.decode(src);
         };
-        if guard.tool.is_none() || !guard.alarm.take_fast() {
+        let Some(tool) = &guard.tool else {
+            guard.core.admit_slowly()?;
+            return self.inner.decode(src);
+        };
+        if guard.alarm.done() {
+            // Refused: the refusal again, nothing decoded.
             guard.core.admit_slowly()?;
         }
         let message = self.inner.decode(src)?;
-        if let (Some(tool), Some(decoded)) = (&guard.tool, &message)
+        if let Some(decoded) = &message
             && let Err(error) = tool.check(decoded)
         {
             let mut checks = guard.core.checks();
             return Err(guard.core.refuse(&mut checks, error));
+        }
+        if !guard.alarm.take_fast() {
+            guard.core.admit_slowly()?;
         }
         Ok(message)
     }
@@ -300,11 +347,12 @@ where
         self.inner.encoder()
     }
 
-    /// The guarded decoder; tonic asks once per call.
+    /// The guarded decoder. tonic asks once per call; were it to ask again, every decoder
+    /// would share the one guard (the count, the budget, the refusal).
     fn decoder(&mut self) -> Self::Decoder {
         GuardDecoder {
             inner: self.inner.decoder(),
-            guard: self.guard.take(),
+            guard: self.guard.clone(),
         }
     }
 }
@@ -343,7 +391,13 @@ where
     ) -> Poll<Option<Result<http_body::Frame<B::Data>, Self::Error>>> {
         let this = self.project();
         match this.inner.poll_frame(cx) {
-            Poll::Ready(frame) => Poll::Ready(frame.map(|frame| frame.map_err(Into::into))),
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(end) => {
+                if let Some(core) = this.core.as_ref() {
+                    core.finish();
+                }
+                Poll::Ready(end.map(|failed| failed.map_err(Into::into)))
+            }
             Poll::Pending => match this.core.as_ref().and_then(|core| core.wait(cx)) {
                 Some(refused) => Poll::Ready(Some(Err(refused.into()))),
                 None => Poll::Pending,
