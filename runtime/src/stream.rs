@@ -664,8 +664,9 @@ impl<T> GuardedStream<T> {
 impl<T> Stream for GuardedStream<T> {
     type Item = Result<T, Status>;
 
-    /// Checked as tonic decoded it (the generated server): tonic's answer as it is, in a tail
-    /// call (no frame of its own, nothing copied), and nothing after a refusal.
+    /// Checked as tonic decoded it (the generated server): tonic's answer as it is, written
+    /// by tonic's call straight where this one's goes (nothing copied), and nothing after a
+    /// refusal.
     #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
