@@ -441,6 +441,37 @@ pub(crate) struct GuardParts<T> {
     pub(crate) routed_tool: Routed,
 }
 
+/// Puts back `unspent` messages a guard counted ahead and did not spend, before anything else
+/// looks at the deadline or the budget.
+#[inline]
+fn put_back(unspent: u32, deadline: Option<&mut Deadline>, budget: Option<&mut Budget>) {
+    if unspent > 0 {
+        if let Some(deadline) = deadline {
+            debug_assert!(deadline.quiet.checked_add(unspent).is_some());
+            deadline.quiet += unspent;
+        }
+        if let Some(budget) = budget {
+            budget.put_back(unspent);
+        }
+    }
+}
+
+/// After a message passed: takes ahead as many messages as both the deadline lets pass
+/// without a read of the clock and the budget holds in stock (all of them when there is
+/// neither), for a guard's fast path.
+#[inline]
+fn take_ahead(mut deadline: Option<&mut Deadline>, budget: Option<&mut Budget>) -> u32 {
+    let quiet = deadline.as_ref().map_or(u32::MAX, |d| d.quiet);
+    let most = match budget {
+        Some(budget) => budget.take_stock(quiet),
+        None => quiet,
+    };
+    match deadline.as_mut() {
+        Some(deadline) => deadline.take_quiet(most),
+        None => most,
+    }
+}
+
 /// The audit event of a stream's refusal.
 fn refusal_event<'a>(
     policy: &'static MethodPolicy,
@@ -706,15 +737,7 @@ impl<T> GuardedStream<T> {
     #[inline]
     fn settle(&mut self) {
         let unspent = std::mem::take(&mut self.fast);
-        if unspent > 0 {
-            if let Some(deadline) = &mut self.deadline {
-                debug_assert!(deadline.quiet.checked_add(unspent).is_some());
-                deadline.quiet += unspent;
-            }
-            if let Some(budget) = &mut self.budget {
-                budget.put_back(unspent);
-            }
-        }
+        put_back(unspent, self.deadline.as_mut(), self.budget.as_mut());
     }
 
     /// Ends the stream: what the fast path took ahead and the budget's stock go back, so the
@@ -737,15 +760,7 @@ impl<T> GuardedStream<T> {
         if !self.fast_allowed {
             return;
         }
-        let quiet = self.deadline.as_ref().map_or(u32::MAX, |d| d.quiet);
-        let most = match &mut self.budget {
-            Some(budget) => budget.take_stock(quiet),
-            None => quiet,
-        };
-        self.fast = match &mut self.deadline {
-            Some(deadline) => deadline.take_quiet(most),
-            None => most,
-        };
+        self.fast = take_ahead(self.deadline.as_mut(), self.budget.as_mut());
     }
 
     /// The fast path's message was not a plain one, or the alarm rang: settles, then goes the

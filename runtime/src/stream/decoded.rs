@@ -24,7 +24,10 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, Encoder};
 use tonic::codegen::Bytes;
 use tonic::codegen::http;
 
-use super::{Alarm, Deadline, Expiry, GuardParts, MessageLimit, StreamHooks, refusal_event};
+use super::{
+    Alarm, Deadline, Expiry, GuardParts, MessageLimit, StreamHooks, put_back, refusal_event,
+    take_ahead,
+};
 use crate::audit::Auditor;
 use crate::clock::Clock;
 use crate::error::AuthError;
@@ -155,29 +158,12 @@ impl Checks {
     /// Puts back what the fast path took ahead and did not spend.
     fn settle(&mut self, fast: &AtomicU32) {
         let unspent = fast.swap(0, Ordering::Relaxed);
-        if unspent > 0 {
-            if let Some(deadline) = &mut self.deadline {
-                debug_assert!(deadline.quiet.checked_add(unspent).is_some());
-                deadline.quiet += unspent;
-            }
-            if let Some(budget) = &mut self.budget {
-                budget.put_back(unspent);
-            }
-        }
+        put_back(unspent, self.deadline.as_mut(), self.budget.as_mut());
     }
 
-    /// After a message passed: takes ahead as many messages as both the deadline and the
-    /// budget let pass without a look (all of them when there is neither).
+    /// After a message passed: takes ahead what the fast path may pass.
     fn grant(&mut self, fast: &AtomicU32) {
-        let quiet = self.deadline.as_ref().map_or(u32::MAX, |d| d.quiet);
-        let most = match &mut self.budget {
-            Some(budget) => budget.take_stock(quiet),
-            None => quiet,
-        };
-        let granted = match &mut self.deadline {
-            Some(deadline) => deadline.take_quiet(most),
-            None => most,
-        };
+        let granted = take_ahead(self.deadline.as_mut(), self.budget.as_mut());
         fast.store(granted, Ordering::Relaxed);
     }
 }
