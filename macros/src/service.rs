@@ -1284,8 +1284,9 @@ fn render(service: &ServiceDef) -> TokenStream {
         } else {
             quote!(#rt::tonic::Request<#request>)
         };
+        // The trait's associated type of a server stream's response.
+        let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
         let response_body = if rpc.server_streaming {
-            let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
             let assoc_doc = format!(" The response stream of `{path}`.");
             trait_items.push(quote! {
                 #[doc = #assoc_doc]
@@ -1451,14 +1452,12 @@ fn render(service: &ServiceDef) -> TokenStream {
             quote!(Self::#admitted(self, auth, request))
         };
         let tonic_response = if rpc.server_streaming {
-            let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
             quote!(Self::#assoc)
         } else {
             quote!(#response)
         };
         // The same, named in the adapter's inherent impl.
         let inherent_response = if rpc.server_streaming {
-            let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
             quote!(#rt::ExpiringStream<T::#assoc>)
         } else {
             quote!(#response)
@@ -1466,7 +1465,6 @@ fn render(service: &ServiceDef) -> TokenStream {
         // What the handler answers, as `#admitted` returns it (unwrapped: each server wraps
         // a server stream's response its own way).
         let handler_response = if rpc.server_streaming {
-            let assoc = format_ident!("{}Stream", proto_method, span = rpc.name.span());
             quote!(T::#assoc)
         } else {
             quote!(#response)
@@ -1496,7 +1494,7 @@ fn render(service: &ServiceDef) -> TokenStream {
                 &self,
                 request: &mut #rt::tonic::codegen::http::Request<B>,
             ) -> #rt::Admission<'_, #proof> {
-                #rt::admit_head(request, |head| #head_admission)
+                #rt::with_head(request, |head| #head_admission)
             }
 
             /// What follows the check, with the caller's proof: the per-tool checks, then the
@@ -1593,8 +1591,8 @@ fn render(service: &ServiceDef) -> TokenStream {
             quote!(response)
         };
         // The caller is checked on the call's head, as an interceptor would be: a refused
-        // call's message is never decoded. The body refuses trailers, which
-        // tonic would merge into the metadata after the decode, over the checked headers.
+        // call's message is never decoded. The body refuses trailers, which tonic would merge
+        // into the metadata after the decode, over the checked headers.
         dispatch_arms.push(quote! {
             #path => {
                 let adapter = ::std::sync::Arc::clone(&self.adapter);

@@ -45,7 +45,7 @@ pub type BoxedCall<'a, R> = Pin<Box<dyn Future<Output = Result<R, tonic::Status>
 ///
 /// A check decided at once (every call, unless a remote rate limiter must answer) keeps no
 /// state of the check in the future and boxes nothing: tonic's trait method boxes it once. (The
-/// generated server checks on the call's head instead, [`admit_head`], and hands tonic
+/// generated server checks on the call's head instead, [`with_head`], and hands tonic
 /// [`handle_admitted`]'s future.)
 #[inline]
 pub fn handle_after<'a, A, R, F, H>(admission: Admission<'a, A>, then: F) -> Handled<'a, H, R>
@@ -71,21 +71,10 @@ where
     }
 }
 
-/// Runs `check` (the RPC's admission) on the head of `request`, before tonic decodes its
-/// message: the generated server refuses a caller the way an interceptor does, without reading
-/// the body. The metadata and extensions are lent to the check as a `tonic::Request<()>` and
-/// put back; the admission keeps nothing of them.
-#[inline]
-pub fn admit_head<'a, A, B>(
-    request: &mut http::Request<B>,
-    check: impl FnOnce(&tonic::Request<()>) -> Admission<'a, A>,
-) -> Admission<'a, A> {
-    with_head(request, check)
-}
-
 /// Lends the head of `request` (its metadata and extensions) to `read` as a
-/// `tonic::Request<()>`, and puts it back: [`admit_head`], and the stream guard the generated
-/// server makes before tonic reads the stream.
+/// `tonic::Request<()>`, and puts it back. The generated server runs the RPC's admission on
+/// it before tonic decodes the message, refusing a caller the way an interceptor does without
+/// reading the body, and makes a client stream's guard on it before tonic reads the stream.
 #[inline]
 pub fn with_head<B, R>(
     request: &mut http::Request<B>,

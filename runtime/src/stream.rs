@@ -716,19 +716,18 @@ impl<T> GuardedStream<T> {
     /// limiter).
     #[inline(never)]
     fn poll_checked(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
-        let this = self;
         // The fast path: a message counted ahead, while the deadline's alarm is silent.
-        if this.fast > 0 {
-            debug_assert!(this.fast_allowed && !this.ended && this.checking.is_none());
-            return match Pin::new(&mut this.inner).poll_next(cx) {
-                Poll::Ready(Some(Ok(message))) if !this.alarm.rang() => {
-                    this.fast -= 1;
+        if self.fast > 0 {
+            debug_assert!(self.fast_allowed && !self.ended && self.checking.is_none());
+            return match Pin::new(&mut self.inner).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) if !self.alarm.rang() => {
+                    self.fast -= 1;
                     Poll::Ready(Some(Ok(message)))
                 }
-                other => this.leave_fast_path(other, cx),
+                other => self.leave_fast_path(other, cx),
             };
         }
-        this.poll_slow(cx)
+        self.poll_slow(cx)
     }
 }
 
@@ -1207,7 +1206,6 @@ mod tests {
         assert!(next(&mut stream).await.unwrap().is_err());
     }
 
-    /// The inbound side: a [`GuardedStream`] of `u32` messages sent as gRPC frames on a channel.
     /// Data frames sent on a channel, as tonic's encoded response body.
     struct Encoded(tokio::sync::mpsc::UnboundedReceiver<tonic::codegen::Bytes>);
 
@@ -1261,6 +1259,7 @@ mod tests {
         }
     }
 
+    /// The inbound side: a [`GuardedStream`] of `u32` messages sent as gRPC frames on a channel.
     mod guarded {
         use bytes::{Buf, BufMut, Bytes, BytesMut};
 

@@ -451,20 +451,24 @@ pub(crate) fn split<C, B>(
 where
     C: Codec,
 {
+    let (guard, finish) = decode_guard(parts);
+    let core = guard.as_ref().map(|guard| Arc::clone(&guard.core));
+    let codec = GuardCodec {
+        inner: codec,
+        guard,
+    };
+    (codec, GuardedBody { inner: body, core }, finish)
+}
+
+/// The decoder's guard (none when the decoder has nothing to check) and what makes the
+/// handler's stream.
+fn decode_guard<T>(parts: GuardParts<T>) -> (Option<DecodeGuard<T>>, StreamFinish<T>) {
     // Re-authentication skips the messages that carry only a token, and a limiter that keeps
     // no budget here answers each message asynchronously: neither fits in a decode.
     let on_stream =
         parts.hooks.reauth_token.is_some() || (parts.limit.is_some() && parts.budget.is_none());
     if on_stream {
-        let codec = GuardCodec {
-            inner: codec,
-            guard: None,
-        };
-        let body = GuardedBody {
-            inner: body,
-            core: None,
-        };
-        return (codec, body, StreamFinish(Finish::Stream(Box::new(parts))));
+        return (None, StreamFinish(Finish::Stream(Box::new(parts))));
     }
     let GuardParts {
         policy,
@@ -489,31 +493,23 @@ where
         _ => None,
     };
     let deadline = Deadline::new(expiry.clone(), &clock);
-    if deadline.is_none() && limit.is_none() && tool.is_none() {
-        let codec = GuardCodec {
-            inner: codec,
-            guard: None,
-        };
-        let body = GuardedBody {
-            inner: body,
-            core: None,
-        };
-        let finish = StreamFinish(Finish::Decoded {
-            alarm: Arc::default(),
-            expiry,
-            policy,
-            subject,
-        });
-        return (codec, body, finish);
-    }
     let alarm = deadline
         .as_ref()
         .map_or_else(Arc::default, |d| Arc::clone(&d.alarm));
+    let finish = StreamFinish(Finish::Decoded {
+        alarm: Arc::clone(&alarm),
+        expiry,
+        policy,
+        subject: subject.clone(),
+    });
+    if deadline.is_none() && limit.is_none() && tool.is_none() {
+        return (None, finish);
+    }
     let core = Arc::new(Core {
         alarm: Arc::clone(&alarm),
         checks: Mutex::new(Checks {
             policy,
-            subject: subject.clone(),
+            subject,
             auditor,
             deadline,
             limit,
@@ -521,28 +517,7 @@ where
             refused: None,
         }),
     });
-    let codec = GuardCodec {
-        inner: codec,
-        guard: Some(DecodeGuard {
-            core: Arc::clone(&core),
-            alarm,
-            tool,
-        }),
-    };
-    let body = GuardedBody {
-        inner: body,
-        core: Some(Arc::clone(&core)),
-    };
-    (
-        codec,
-        body,
-        StreamFinish(Finish::Decoded {
-            alarm: Arc::clone(&core.alarm),
-            expiry,
-            policy,
-            subject,
-        }),
-    )
+    (Some(DecodeGuard { core, alarm, tool }), finish)
 }
 
 pin_project_lite::pin_project! {
