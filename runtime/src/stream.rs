@@ -65,7 +65,8 @@ struct Alarm {
     rang: AtomicBool,
     /// Messages the decoder may pass with no check but `rang` ([`decoded`]'s `Checks::grant`).
     fast: AtomicU32,
-    /// The decoder-checked stream was refused: the handler's stream ends after the refusal.
+    /// The decoder-checked stream was refused: a message that calls a tool is refused again
+    /// without being decoded.
     done: AtomicBool,
     task: Mutex<Option<Waker>>,
 }
@@ -389,8 +390,10 @@ pub(crate) type Reauthenticate = Arc<dyn Fn(&str) -> Result<Renewed, AuthError> 
 /// through (see [`StreamGuard`]); it is the same stream either way to the handler.
 pub struct GuardedStream<T> {
     inner: Streaming<T>,
-    /// The decoder and the body check (the generated server): pass `inner` through, and end
-    /// after a refusal. Every other field is then inert.
+    /// The decoder and the body check (the generated server): pass `inner` through until it
+    /// fails, and end there. Cleared at the first error (the stream has ended, and
+    /// [`poll_checked`](Self::poll_checked) sees `ended`) and in every other mode; every
+    /// field but `ended` is inert while it is set.
     through: bool,
     /// The expiry the stream enforces, for the response stream of the same call.
     expiry: Expiry,
@@ -696,18 +699,25 @@ impl<T> Stream for GuardedStream<T> {
     type Item = Result<T, Status>;
 
     /// Checked as tonic decoded it (the generated server): tonic's answer as it is, written
-    /// by tonic's call straight where this one's goes (nothing copied), and nothing after a
-    /// refusal.
+    /// by tonic's call straight where this one's goes (nothing copied), and nothing after an
+    /// error. Every refusal reaches the handler as tonic's error (the decoder's or the
+    /// body's), and no error of tonic's `Streaming` leaves it fit to read on: after a
+    /// message it could not decode its framing is lost, after a failed body it repeats the
+    /// error once. The flag read here is the stream's own, beside tonic's: a refusal
+    /// costs the fast path no load of the shared alarm (1 % of a flooded stream's message,
+    /// BENCHMARKS.md, Fixed 24).
     #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if !this.through {
             return this.poll_checked(cx);
         }
-        if this.alarm.done() {
-            return Poll::Ready(None);
+        let polled = Pin::new(&mut this.inner).poll_next(cx);
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            this.through = false;
+            this.ended = true;
         }
-        Pin::new(&mut this.inner).poll_next(cx)
+        polled
     }
 }
 
@@ -851,7 +861,11 @@ impl<T> GuardedStream<T> {
                 }
                 Poll::Pending
             }
-            other => other,
+            failed => {
+                // tonic's stream is not fit to read on after an error (see `poll_next`).
+                self.end();
+                failed
+            }
         }
     }
 
@@ -1671,6 +1685,35 @@ mod tests {
                     "{mode:?}"
                 );
                 assert!(matches!(stream.message().await, Ok(None)), "{mode:?}");
+            }
+        }
+
+        /// An error of tonic's ends the stream in both modes: after a message it could not
+        /// frame, what follows is not read as messages (tonic would go on reading the bytes
+        /// after the bad header as the next one's).
+        #[tokio::test(start_paused = true)]
+        async fn an_error_of_tonic_s_ends_the_stream() {
+            for mode in MODES {
+                let clock = LateTimers::new();
+                let budget = frozen_budgets(1_000, BATCHED)();
+                let (client, mut stream) = guarded(mode, 600, &clock, budget);
+                client.send(2);
+                // Compressed, though the call named no encoding: tonic's `INTERNAL`.
+                let bad = Bytes::from_static(&[1, 0, 0, 0, 4, 0, 0, 0, 9]);
+                client.0.send(bad).unwrap();
+                client.send(3);
+                assert_eq!(
+                    drain(&mut stream).await,
+                    (2, Some(tonic::Code::Internal)),
+                    "{mode:?}"
+                );
+                // Bounded: a stream that read on would wait for the rest of a message.
+                let soon = std::time::Duration::from_secs(1);
+                let after = tokio::time::timeout(soon, stream.message()).await;
+                assert!(matches!(after, Ok(Ok(None))), "{mode:?}: {after:?}");
+                client.send(3);
+                let after = tokio::time::timeout(soon, stream.message()).await;
+                assert!(matches!(after, Ok(Ok(None))), "{mode:?}: {after:?}");
             }
         }
 

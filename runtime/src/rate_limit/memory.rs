@@ -181,11 +181,17 @@ fn outcome(result: Result<(), u64>) -> RateOutcome {
     }
 }
 
+/// The largest batch a [`Budget`] takes: as many messages as a stream guard lets pass between
+/// two reads of the clock, so a flood's messages go to the shared budget no more often than to
+/// the clock (with batches of 256, a flooded stream's guard left its fast path every 205
+/// messages, BENCHMARKS.md, Fixed 24). Smaller where 1/16 of the burst or 10 ms of the rate is.
+const MOST_BATCHED: u32 = 1024;
+
 /// One budget of an [`InMemoryRateLimiter`], looked up once: what a stream holds to count its
 /// messages without a table lookup per message ([`RateLimiter::budget`]).
 ///
 /// To make a message cost a few nanoseconds, a budget takes events from the shared GCRA in
-/// small batches (at most 1/16 of the burst and 10 ms of the sustained rate, at most 256, and
+/// small batches (at most 1/16 of the burst and 10 ms of the sustained rate, at most 1,024, and
 /// one at a time for small limits) and spends them one by one; near the limit it asks for one
 /// event at a time, so a caller is refused only when the shared budget is empty. Events taken
 /// and not spent are given back when the stream waits for its next message and when the
@@ -211,7 +217,9 @@ impl fmt::Debug for Budget {
 
 impl Budget {
     fn new(gcra: Arc<Gcra>, clock: MonotonicNanos, limit: RateLimit) -> Self {
-        let batch = (limit.burst / 16).min(limit.per_second / 100).clamp(1, 256);
+        let batch = (limit.burst / 16)
+            .min(limit.per_second / 100)
+            .clamp(1, MOST_BATCHED);
         Self {
             gcra,
             clock,

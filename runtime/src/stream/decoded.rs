@@ -417,10 +417,10 @@ pub struct StreamFinish<T>(pub(super) Finish<T>);
 
 pub(super) enum Finish<T> {
     /// The decoder and the body check: the handler's stream passes tonic's straight through,
-    /// and ends after a refusal.
+    /// and ends after its first error (a refusal among them).
     Decoded {
-        /// The alarm whose `done` the decoder and the body set when they refuse (one nothing
-        /// sets when there is nothing to check).
+        /// The decoder's alarm (one nothing rings when there is nothing to check), shared
+        /// rather than a new one made for the handler's stream, where it is inert.
         alarm: Arc<Alarm>,
         /// The expiry, for [`GuardedStream::expiry`](super::GuardedStream::expiry).
         expiry: Expiry,
