@@ -383,7 +383,10 @@ pub(crate) type Reauthenticate = Arc<dyn Fn(&str) -> Result<Renewed, AuthError> 
 ///   `unlimited_messages`), shared by all its streams: over budget ends the stream with
 ///   `RESOURCE_EXHAUSTED` and the retry delay.
 ///
-/// A refused message never reaches the handler, and nothing after it is read.
+/// A refused message never reaches the handler, and nothing after it is read. The stream ends
+/// after the first error it yields, a refusal or not: after an error of tonic's (a frame it
+/// cannot read, a message it cannot decode, a failed body), tonic's own stream would read on
+/// from the middle of a message, or repeat the error.
 ///
 /// Served by the generated server, the checks that need no wait run inside tonic's decode and
 /// the deadline's timer on the request body, and this stream passes tonic's messages straight
