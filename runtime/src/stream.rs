@@ -706,9 +706,8 @@ impl<T> Stream for GuardedStream<T> {
     /// error. Every refusal reaches the handler as tonic's error (the decoder's or the
     /// body's), and no error of tonic's `Streaming` leaves it fit to read on: after a
     /// message it could not decode its framing is lost, after a failed body it repeats the
-    /// error once. The flag read here is the stream's own, beside tonic's: a refusal
-    /// costs the fast path no load of the shared alarm (1 % of a flooded stream's message,
-    /// BENCHMARKS.md, Fixed 24).
+    /// error once. The flag read here is the stream's own, beside tonic's, so the fast path
+    /// loads nothing from the shared alarm (BENCHMARKS.md, Fixed 24).
     #[inline]
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
