@@ -1329,13 +1329,16 @@ fn render(service: &ServiceDef) -> TokenStream {
         // refuse with `?` (the per-tool checks of a unary or server-streaming call). A client
         // stream's guard is made by the caller of `#admitted`: the adapter wraps tonic's
         // stream, the generated server splits the guard into tonic's decoder and the body.
-        let prelude =
-            if public || rpc.client_streaming {
-                quote!()
-            } else {
-                let checks = [
+        let prelude = if public || rpc.client_streaming {
+            quote!()
+        } else {
+            let checks = [
                 (&rule.tool, "__mcp_auth_tool_name", quote!(check_tool)),
-                (&rule.resource, "__mcp_auth_resource_uri", quote!(check_resource)),
+                (
+                    &rule.resource,
+                    "__mcp_auth_resource_uri",
+                    quote!(check_resource),
+                ),
                 (&rule.prompt, "__mcp_auth_prompt_name", quote!(check_prompt)),
             ]
             .into_iter()
@@ -1345,13 +1348,14 @@ fn render(service: &ServiceDef) -> TokenStream {
                 let read = field_reader(&reader, &request, path);
                 Some(quote! {
                     #read
-                    self.authorizer.#check(&auth, request.metadata(), #reader(request.get_ref()))?;
+                    self.authorizer
+                        .#check(&auth, request.metadata(), #reader(request.get_ref()))?;
                 })
             });
-                quote! {
-                    #(#checks)*
-                }
-            };
+            quote! {
+                #(#checks)*
+            }
+        };
         let admission_of = |request: TokenStream| {
             if public {
                 quote!(self.authorizer.admit_public_or_wait::<policy::#marker, _>(#request))
